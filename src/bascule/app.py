@@ -1,0 +1,131 @@
+"""The composition root: builds the first snapshot, the outbound pool, the listeners and the control
+tasks, and runs them until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bascule.compat.tyk.load_apis import load_api_definitions
+from bascule.config.gateway import GatewaySettings
+from bascule.control.admin_api import ControlApi
+from bascule.control.reloader import LoadedDefinitions, Reloader
+from bascule.inbound.http1 import ConnectionRegistry, Http1ServerProtocol
+from bascule.inbound.request import InboundRequest, RequestHandler, ResponseWriter
+from bascule.outbound.connect import DirectConnector
+from bascule.outbound.pool import ConnectionPool
+from bascule.outbound.tls import verified_client_context
+from bascule.proxy.http import HttpProxy
+from bascule.runtime.build import build_snapshot
+from bascule.runtime.snapshot import SnapshotHolder
+
+log = logging.getLogger("bascule")
+
+
+def read_definitions(gateway: GatewaySettings) -> LoadedDefinitions:
+    loaded = load_api_definitions(gateway.app_path, gateway)
+    return LoadedDefinitions(apis=tuple(loaded.apis), problems=tuple(loaded.problems))
+
+
+def control_first(control: RequestHandler, proxy: RequestHandler, health_path: str) -> RequestHandler:
+    """One listener for both: `/tyk/...` and the health endpoint go to the control API, the rest to APIs.
+    `/tyk-foo/` is an API path (§5 case 52): only the `/tyk/` segment is the control API's."""
+    health = "/" + health_path.strip("/")
+
+    async def dispatch(request: InboundRequest, writer: ResponseWriter) -> None:
+        path = request.path
+        if path.startswith("/tyk/") or path in ("/tyk", health):
+            await control(request, writer)
+        else:
+            await proxy(request, writer)
+
+    return dispatch
+
+
+@dataclass
+class Gateway:
+    """A running gateway; `start` opens the listeners, `stop` drains them."""
+
+    settings: GatewaySettings
+    holder: SnapshotHolder = field(init=False)
+    reloader: Reloader = field(init=False)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    _servers: list[asyncio.Server] = field(default_factory=list)
+    _registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
+    _pool: ConnectionPool | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        loaded = await asyncio.to_thread(read_definitions, settings)
+        snapshot = build_snapshot(settings, loaded.apis, loaded.problems, generation=1)
+        for problem in snapshot.problems:
+            log.warning("%s", problem)
+        self.holder = SnapshotHolder(snapshot)
+        self.reloader = Reloader(self.holder, read_definitions)
+        self.reloader.initial(loaded.apis)
+        self._pool = ConnectionPool(DirectConnector(verified_client_context()))
+        proxy = HttpProxy(self.holder, self._pool)
+        control = ControlApi(self.holder, self.reloader)
+        limits = settings.http_server
+        loop = asyncio.get_running_loop()
+        host = settings.listen_address or None
+        separate_control = settings.control_api_port and settings.control_api_port != settings.listen_port
+        main_handler = (
+            proxy if separate_control else control_first(control, proxy, settings.health_check_endpoint_name)
+        )
+        ports: dict[str, int] = {}
+
+        def serve(handler: RequestHandler) -> Http1ServerProtocol:
+            return Http1ServerProtocol(handler, limits, self._registry)
+
+        main = await loop.create_server(lambda: serve(main_handler), host, settings.listen_port, backlog=1024)
+        self._servers.append(main)
+        ports["main"] = main.sockets[0].getsockname()[1]
+        if separate_control:
+            control_host = settings.control_api_hostname or host
+            ctl = await loop.create_server(
+                lambda: serve(control), control_host, settings.control_api_port, backlog=128
+            )
+            self._servers.append(ctl)
+            ports["control"] = ctl.sockets[0].getsockname()[1]
+        self.ports = ports
+        log.info(
+            "bascule listening on %s:%d with %d APIs",
+            settings.listen_address or "0.0.0.0",  # noqa: S104 - reporting, not binding
+            ports["main"],
+            len(snapshot.apis),
+        )
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let requests in flight finish for up to `grace` seconds, then close."""
+        for server in self._servers:
+            server.close()
+        drained = await self._registry.drain(grace)
+        if not drained:
+            log.warning("graceful shutdown: connections still open after %.0fs were closed", grace)
+        if self._pool is not None:
+            await self._pool.close()
+
+
+async def serve_forever(settings: GatewaySettings) -> None:
+    gateway = Gateway(settings)
+    await gateway.start()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    reloads: set[asyncio.Task[object]] = set()
+
+    def on_reload_signal() -> None:
+        task = loop.create_task(gateway.reloader.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_reload_signal)
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    await stopping.wait()
+    log.info("shutting down: draining connections for up to %.0fs", settings.graceful_shutdown_timeout)
+    await gateway.stop(settings.graceful_shutdown_timeout)
+    log.info("stopped")

@@ -1,0 +1,134 @@
+"""The parts of a Tyk OAS API definition that bascule reads, in Tyk's JSON names.
+
+Shapes and required fields follow Tyk's schema (`apidef/oas/schema/x-tyk-api-gateway.json`):
+`x-tyk-api-gateway` requires `info`, `server` and `upstream`; `info` requires a non-blank `name` and
+`state.active`; `server.listenPath.value` is required and non-blank; `upstream` requires `url` or
+`loadBalancing`; `loadBalancing` requires `enabled`; `customDomain` requires `enabled` and `name`;
+`preserveHostHeader` and `preserveTrailingSlash` require `enabled`; `server.protocol` is one of
+`http`, `https`, `h2c` (no `tcp`/`tls` in OAS) and `server.port` is 1-65535.
+
+Two deliberate departures, both from Tyk's documentation: a load-balancing target without `weight`
+has weight 0 (the schema requires it; the docs say it defaults to 0), and a negative weight is an
+error (Tyk silently treats it as 0).
+
+Every object allows and keeps fields not declared here (`extra="allow"`); types are strict, as Tyk's
+schema validation is (`"enabled": "true"` is an error).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+OAS_EXTENSION_KEY = "x-tyk-api-gateway"
+"""The vendor extension that marks a document as Tyk OAS."""
+
+OasProtocol = Literal["http", "https", "h2c"]
+
+
+class _OasObject(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, alias_generator=to_camel)
+
+
+def _require_non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+NonBlankStr = Annotated[str, AfterValidator(_require_non_blank)]
+"""A string with at least one non-whitespace character (the schema's `\\S+` pattern)."""
+
+
+class OasState(_OasObject):
+    active: bool
+    internal: bool = False
+
+
+class OasInfo(_OasObject):
+    id: str = ""
+    """Tyk Classic `api_id`. Empty: bascule derives the id from `name` (see `translate_api`)."""
+    db_id: str = ""
+    name: NonBlankStr
+    org_id: str = ""
+    state: OasState
+
+
+class OasListenPath(_OasObject):
+    value: NonBlankStr
+    strip: bool = False
+
+
+class OasCustomDomain(_OasObject):
+    enabled: bool
+    name: str
+    certificates: list[str] = Field(default_factory=list)
+
+
+class OasServer(_OasObject):
+    listen_path: OasListenPath
+    custom_domain: OasCustomDomain | None = None
+    protocol: OasProtocol | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    authentication: dict[str, Any] | None = None
+    """Kept as written for the authentication middleware; only `enabled` (required) is checked here."""
+
+    @field_validator("authentication")
+    @classmethod
+    def _authentication_has_enabled(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("enabled"), bool):
+            raise ValueError("authentication.enabled is required and must be a boolean")
+        return value
+
+    @property
+    def is_keyless(self) -> bool:
+        """An API is keyless unless `authentication` is present with `enabled: true`."""
+        return self.authentication is None or self.authentication["enabled"] is not True
+
+
+class OasLoadBalancingTarget(_OasObject):
+    url: str
+    weight: int = Field(default=0, ge=0)
+    """Relative share of requests; 0 (also when omitted) excludes the target from the rotation."""
+
+
+class OasLoadBalancing(_OasObject):
+    enabled: bool
+    skip_unavailable_hosts: bool = False
+    targets: list[OasLoadBalancingTarget] = Field(default_factory=list)
+
+
+class OasEnabledFlag(_OasObject):
+    """The `{"enabled": bool}` objects such as `preserveHostHeader` and `preserveTrailingSlash`."""
+
+    enabled: bool
+
+
+class OasUpstream(_OasObject):
+    url: str | None = None
+    load_balancing: OasLoadBalancing | None = None
+    preserve_host_header: OasEnabledFlag | None = None
+    preserve_trailing_slash: OasEnabledFlag | None = None
+
+    @model_validator(mode="after")
+    def _has_url_or_load_balancing(self) -> Self:
+        if self.url is None and self.load_balancing is None:
+            raise ValueError("upstream requires url or loadBalancing")
+        return self
+
+
+class XTykApiGateway(_OasObject):
+    info: OasInfo
+    server: OasServer
+    upstream: OasUpstream
+
+
+class OasApiDefinition(_OasObject):
+    """A Tyk OAS document: the OpenAPI description plus Tyk's vendor extension."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any] = Field(default_factory=dict)
+    x_tyk_api_gateway: XTykApiGateway = Field(alias=OAS_EXTENSION_KEY)

@@ -1,0 +1,82 @@
+"""Validated tyk.conf -> `GatewaySettings`: Tyk's "0 means default" rules resolved once, here.
+
+Resolutions (each a row of `tests/unit/compat/test_gateway_conf.py`):
+- `http_server_options.read_timeout` / `write_timeout`: 0 -> 120 s (Tyk's `defReadTimeout`).
+- `proxy_default_timeout`: 0 -> 30 s.
+- `storage.timeout`: 0 -> 5 s.
+- `storage.type`: "" (absent) or "memory" -> in-memory storage; "redis" -> Redis (`STORAGE_KINDS`;
+  the model admits no other value).
+- `health_check_endpoint_name`: "" -> "hello".
+- `graceful_shutdown_timeout_duration`: taken as written (absent is 30 s; 0 means do not wait, as a Go
+  context with a zero timeout does).
+- `app_path`: a relative path is resolved against `cwd`, the process's working directory, as Tyk does.
+- `raw`: the whole validated document in Tyk's names (`model_dump(by_alias=True)`), defaults filled
+  in, unknown keys absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bascule.compat.tyk.gateway_conf import HttpServerOptionsConf, StorageConf, TykGatewayConf
+from bascule.config.gateway import GatewaySettings, HttpServerSettings, StorageKind, StorageSettings
+
+DEFAULT_SERVER_TIMEOUT = 120.0
+DEFAULT_PROXY_TIMEOUT = 30.0
+DEFAULT_STORAGE_TIMEOUT = 5.0
+DEFAULT_HEALTH_CHECK_ENDPOINT = "hello"
+
+STORAGE_KINDS: Mapping[str, StorageKind] = {"": "memory", "memory": "memory", "redis": "redis"}
+
+
+def _or_default(value: float, default: float) -> float:
+    return float(value) if value > 0 else default
+
+
+def translate_gateway(conf: TykGatewayConf, *, source: Path | None, cwd: Path) -> GatewaySettings:
+    """The native settings for `conf`, read from `source` (None: embedded defaults)."""
+    return GatewaySettings(
+        source=source,
+        listen_address=conf.listen_address,
+        listen_port=conf.listen_port,
+        control_api_hostname=conf.control_api_hostname,
+        control_api_port=conf.control_api_port,
+        secret=conf.secret,
+        app_path=cwd / conf.app_path,
+        log_level=conf.log_level,
+        hostname=conf.hostname,
+        enable_custom_domains=conf.enable_custom_domains,
+        proxy_default_timeout=_or_default(conf.proxy_default_timeout, DEFAULT_PROXY_TIMEOUT),
+        graceful_shutdown_timeout=float(conf.graceful_shutdown_timeout_duration),
+        health_check_endpoint_name=conf.health_check_endpoint_name or DEFAULT_HEALTH_CHECK_ENDPOINT,
+        http_server=_http_server(conf.http_server_options),
+        storage=_storage(conf.storage),
+        raw=conf.model_dump(by_alias=True, mode="json"),
+    )
+
+
+def _http_server(options: HttpServerOptionsConf) -> HttpServerSettings:
+    return HttpServerSettings(
+        read_timeout=_or_default(options.read_timeout, DEFAULT_SERVER_TIMEOUT),
+        write_timeout=_or_default(options.write_timeout, DEFAULT_SERVER_TIMEOUT),
+        max_request_body_size=options.max_request_body_size,
+        skip_url_cleaning=options.skip_url_cleaning,
+        skip_target_path_escaping=options.skip_target_path_escaping,
+        enable_strict_routes=options.enable_strict_routes,
+        enable_websockets=options.enable_websockets,
+    )
+
+
+def _storage(storage: StorageConf) -> StorageSettings:
+    return StorageSettings(
+        kind=STORAGE_KINDS[storage.type],
+        host=storage.host,
+        port=storage.port,
+        addrs=tuple(storage.addrs),
+        username=storage.username,
+        password=storage.password,
+        database=storage.database,
+        use_ssl=storage.use_ssl,
+        timeout=_or_default(storage.timeout, DEFAULT_STORAGE_TIMEOUT),
+    )

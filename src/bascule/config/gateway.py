@@ -1,0 +1,73 @@
+"""Gateway-wide settings, resolved from tyk.conf, the environment and defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+LogLevel = Literal["debug", "info", "warn", "error"]
+StorageKind = Literal["memory", "redis"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServerSettings:
+    """`http_server_options`: limits and behaviour of the inbound HTTP listeners."""
+
+    read_timeout: float = 120.0
+    """Seconds a client may take to send a whole request (head and body); 0 disables."""
+    write_timeout: float = 120.0
+    """Seconds a client may take to read a response before it is cut off; 0 disables."""
+    max_request_body_size: int = 0
+    """Bytes; 0 means unlimited."""
+    max_header_bytes: int = 64 * 1024
+    """Total bytes of the request head (request line excluded) before a 431."""
+    max_header_count: int = 100
+    max_request_line_bytes: int = 8 * 1024
+    """Bytes of the request target before a 414."""
+    skip_url_cleaning: bool = False
+    skip_target_path_escaping: bool = False
+    enable_strict_routes: bool = False
+    enable_websockets: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """`storage`: where shared state lives. `memory` is the embedded default."""
+
+    kind: StorageKind = "memory"
+    host: str = "localhost"
+    port: int = 6379
+    addrs: tuple[str, ...] = ()
+    username: str = ""
+    password: str = field(default="", repr=False)
+    database: int = 0
+    use_ssl: bool = False
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Everything the gateway process needs, independent of the API definitions."""
+
+    source: Path | None = None
+    """The tyk.conf this was read from (None: embedded defaults)."""
+    listen_address: str = ""
+    listen_port: int = 8080
+    control_api_hostname: str = ""
+    control_api_port: int = 0
+    """0: the control API shares the main listener."""
+    secret: str = field(default="", repr=False)
+    app_path: Path = Path("apps")
+    log_level: LogLevel = "info"
+    hostname: str = ""
+    enable_custom_domains: bool = False
+    proxy_default_timeout: float = 30.0
+    graceful_shutdown_timeout: float = 30.0
+    health_check_endpoint_name: str = "hello"
+    http_server: HttpServerSettings = HttpServerSettings()
+    storage: StorageSettings = StorageSettings()
+    workers: int = 1
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The whole validated tyk.conf in Tyk's names, kept for features that read more of it."""

@@ -1,0 +1,91 @@
+"""Hot reload: read the API definitions again, build a new snapshot off to the side, swap it in.
+
+Reloads are serialised (one build at a time) and coalesced: requests for a reload that arrive while one
+is building are all answered by the next build. A definition file that has become broken keeps its last
+good version serving (its problem is logged); a new broken file is skipped; the others load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bascule.config.apis import ApiSettings
+from bascule.config.gateway import GatewaySettings
+from bascule.errors import ConfigProblem
+from bascule.runtime.build import build_snapshot
+from bascule.runtime.snapshot import Snapshot, SnapshotHolder
+
+log = logging.getLogger("bascule.reload")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDefinitions:
+    apis: tuple[ApiSettings, ...]
+    problems: tuple[ConfigProblem, ...]
+
+
+DefinitionSource = Callable[[GatewaySettings], LoadedDefinitions]
+
+
+def keep_last_good(
+    loaded: LoadedDefinitions, previous: Sequence[ApiSettings]
+) -> tuple[list[ApiSettings], list[ConfigProblem]]:
+    """The APIs to serve: the loaded ones, plus the previous version of any whose file is now broken."""
+    apis = list(loaded.apis)
+    loaded_ids = {api.api_id for api in apis}
+    broken_files = {p.file for p in loaded.problems if p.file is not None}
+    problems = list(loaded.problems)
+    for api in previous:
+        if api.source in broken_files and api.api_id not in loaded_ids:
+            apis.append(api)
+            problems.append(
+                ConfigProblem(api.source, "$", f"keeping the last good version of API {api.api_id!r}")
+            )
+    return apis, problems
+
+
+class Reloader:
+    def __init__(self, holder: SnapshotHolder, source: DefinitionSource) -> None:
+        self._holder = holder
+        self._source = source
+        self._lock = asyncio.Lock()
+        self._generation = holder.current.generation
+        self._served: tuple[ApiSettings, ...] = tuple(r.settings for r in holder.current.apis.values())
+        self._pending: asyncio.Future[Snapshot] | None = None
+
+    def initial(self, apis: Sequence[ApiSettings]) -> None:
+        """Remember every API of the first load (inactive ones included) as last good."""
+        self._served = tuple(apis)
+
+    async def reload(self) -> Snapshot:
+        """Build and swap a new snapshot; concurrent callers share the next build."""
+        if self._pending is not None and not self._pending.done():
+            return await asyncio.shield(self._pending)
+        pending: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self._pending = pending
+        async with self._lock:
+            try:
+                snapshot = await asyncio.to_thread(self._build)
+            except Exception as exc:
+                log.exception("reload failed; the running configuration keeps serving")
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: callers that wait see it, nobody else is warned
+                raise
+            self._holder.swap(snapshot)
+            pending.set_result(snapshot)
+        log.info("reloaded: %d APIs serving (generation %d)", len(snapshot.apis), snapshot.generation)
+        for problem in snapshot.problems:
+            log.warning("%s", problem)
+        return snapshot
+
+    def _build(self) -> Snapshot:
+        gateway = self._holder.current.gateway
+        loaded = self._source(gateway)
+        apis, problems = keep_last_good(loaded, self._served)
+        self._generation += 1
+        snapshot = build_snapshot(gateway, apis, problems, generation=self._generation)
+        self._served = tuple(apis)
+        return snapshot

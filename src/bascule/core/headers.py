@@ -1,0 +1,91 @@
+"""Header rewriting between client and upstream (tyk-behaviour §3.3, RFC 9110 §7.6.1).
+
+Headers travel as `(name, value)` byte pairs in their original case; comparisons use lower-cased names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+Header = tuple[bytes, bytes]
+
+# RFC 9110 §7.6.1 plus the de-facto `proxy-connection` and `keep-alive`. `te` survives only as
+# `te: trailers` (gRPC needs it); `host` is set by the proxy itself; `expect` is answered by the gateway.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"proxy-connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+_REQUEST_DROPPED = HOP_BY_HOP | {b"host", b"expect", b"content-length"}
+_SET_BY_GATEWAY = frozenset({b"x-forwarded-proto", b"x-forwarded-host"})
+_RESPONSE_DROPPED = HOP_BY_HOP | {b"content-length"}
+
+
+def connection_tokens(headers: Iterable[Header]) -> frozenset[bytes]:
+    """The lower-cased header names listed in `Connection` headers, which must not be forwarded."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(tokens)
+
+
+def forwarded_request_headers(
+    headers: Sequence[Header],
+    client_ip: bytes,
+    host: bytes,
+    proto: bytes,
+    inbound_host: bytes,
+) -> list[Header]:
+    """The headers to send upstream, `Host` first.
+
+    Drops hop-by-hop headers and every header named in `Connection`, keeps `te: trailers`, appends the
+    client IP to `X-Forwarded-For` (existing values joined with `, `), and sets `X-Forwarded-Proto` and
+    `X-Forwarded-Host` to what this gateway received, replacing any a client sent (as Traefik does for
+    untrusted peers: a client cannot claim it came over TLS).
+    Framing headers (`Content-Length`, `Transfer-Encoding`) are the caller's to add.
+    """
+    listed = connection_tokens(headers) if _has_connection(headers) else frozenset()
+    out: list[Header] = [(b"Host", host)]
+    forwarded_for: list[bytes] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname in _REQUEST_DROPPED or lname in listed:
+            if lname == b"te" and value.strip().lower() == b"trailers":
+                out.append((name, value))
+            continue
+        if lname == b"x-forwarded-for":
+            forwarded_for.append(value)
+            continue
+        if lname in _SET_BY_GATEWAY:
+            continue
+        out.append((name, value))
+    forwarded_for.append(client_ip)
+    out.append((b"X-Forwarded-For", b", ".join(forwarded_for)))
+    out.append((b"X-Forwarded-Proto", proto))
+    if inbound_host:
+        out.append((b"X-Forwarded-Host", inbound_host))
+    return out
+
+
+def forwarded_response_headers(headers: Sequence[Header]) -> list[Header]:
+    """The upstream's response headers without hop-by-hop ones, those named in `Connection`, or framing."""
+    listed = connection_tokens(headers) if _has_connection(headers) else frozenset()
+    return [(n, v) for n, v in headers if (ln := n.lower()) not in _RESPONSE_DROPPED and ln not in listed]
+
+
+def _has_connection(headers: Sequence[Header]) -> bool:
+    return any(len(n) == 10 and n.lower() == b"connection" for n, _ in headers)
+
+
+def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:
+    """A serialised HTTP/1.1 message head."""
+    return first_line + b"\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in headers) + b"\r\n"

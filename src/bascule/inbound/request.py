@@ -1,0 +1,93 @@
+"""What the inbound HTTP/1.1 adapter hands to a request handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bascule.bodies import BodyStream
+from bascule.core.headers import Header
+
+
+class InboundRequest:
+    """One parsed request head, and its body as it arrives."""
+
+    __slots__ = (
+        "body",
+        "chunked",
+        "client_ip",
+        "content_length",
+        "expects_continue",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "raw_target",
+        "scheme",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.raw_target = b""
+        self.path = "/"
+        """The raw (still percent-encoded) path."""
+        self.query = ""
+        self.headers: list[Header] = []
+        self.host = b""
+        self.version = "1.1"
+        self.keep_alive = True
+        self.upgrade = False
+        self.content_length: int | None = None
+        self.chunked = False
+        self.expects_continue = False
+        self.body: BodyStream | None = None
+        """None when the request has no body."""
+        self.client_ip = b""
+        self.scheme = b"http"
+
+
+class ResponseWriter(Protocol):
+    """How a handler answers. Exactly one head, then body bytes, then `end`."""
+
+    @property
+    def started(self) -> bool: ...
+
+    def send_continue(self) -> None:
+        """Tell a client waiting on `Expect: 100-continue` to send its body (at most once)."""
+
+    def send_head(
+        self, status: int, reason: bytes, headers: list[Header], content_length: int | None
+    ) -> None:
+        """`content_length` None: the body length is unknown (chunked, or close-delimited for HTTP/1.0)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait while the client is slower than the body: the transport's buffer is over its limit."""
+
+    def end(self) -> None: ...
+
+    def abandon(self) -> None:
+        """The response cannot be completed; the connection closes so the client sees a cut message."""
+
+    def switch_protocols(self, status: int, reason: bytes, headers: list[Header]) -> RawChannel:
+        """Send a 101 head and hand the connection over as a byte pipe (WebSocket upgrade)."""
+
+
+class RawChannel(Protocol):
+    """Both directions of a connection after a protocol switch."""
+
+    incoming: BodyStream
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+RequestHandler = Callable[[InboundRequest, ResponseWriter], Awaitable[None]]

@@ -1,0 +1,125 @@
+"""The HTTP proxy: match -> rewrite -> pick -> forward (tyk-behaviour §3.1-3.3).
+
+Every decision is a pure function from `bascule.core`; this module reads the snapshot once per request,
+calls them in order and hands the exchange to `bascule.proxy.exchange`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bascule import __version__
+from bascule.core.headers import Header, encode_head, forwarded_request_headers
+from bascule.core.rewrite import (
+    clean_path,
+    escape_path,
+    join_paths,
+    merge_query,
+    needs_cleaning,
+    strip_listen_path,
+    strip_listen_path_pattern,
+)
+from bascule.errors import ClientProtocolError, ProxyError, UpstreamProtocolError
+from bascule.inbound.request import InboundRequest, ResponseWriter
+from bascule.inbound.response import error_response, reason_phrase
+from bascule.outbound.pool import ConnectionPool
+from bascule.proxy.errors import status_for
+from bascule.proxy.exchange import exchange
+from bascule.runtime.snapshot import ApiRuntime, SnapshotHolder
+
+log = logging.getLogger("bascule.proxy")
+
+USER_AGENT = f"bascule/{__version__}".encode()
+
+
+class HttpProxy:
+    """The request handler for API traffic."""
+
+    def __init__(self, holder: SnapshotHolder, pool: ConnectionPool) -> None:
+        self._holder = holder
+        self._pool = pool
+
+    async def __call__(self, request: InboundRequest, writer: ResponseWriter) -> None:
+        snapshot = self._holder.current
+        options = snapshot.gateway.http_server
+        path = request.path
+        if not options.skip_url_cleaning and needs_cleaning(path):
+            _redirect(writer, clean_path(path), request.query)
+            return
+        match = snapshot.routes.match(request.host.decode("latin-1"), path)
+        if match is None:
+            _send_error(writer, 404, "Not Found")
+            return
+        api = match.mount.target
+        try:
+            target = api.upstream.pick()
+            upstream_path = _upstream_path(api, path, match.mount.strips, target.path)
+            if not options.skip_target_path_escaping:
+                upstream_path = escape_path(upstream_path)
+            query = merge_query(target.query, request.query)
+            request_target = f"{upstream_path}?{query}" if query else upstream_path
+            host = request.host if api.settings.preserve_host_header else target.host_header.encode()
+            headers = _upstream_headers(request, host, options.enable_websockets)
+            head = encode_head(
+                b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers
+            )
+            await exchange(
+                self._pool,
+                origin=target.origin,
+                head=head,
+                request=request,
+                writer=writer,
+                timeout=snapshot.gateway.proxy_default_timeout,
+            )
+        except (ProxyError, ClientProtocolError, ConnectionError, TimeoutError) as exc:
+            _fail(writer, exc, api)
+
+
+def _upstream_path(api: ApiRuntime, path: str, mount_strips: bool, target_path: str) -> str:
+    settings = api.settings
+    if mount_strips and settings.strip_listen_path:
+        if api.strip_pattern is not None:
+            path = strip_listen_path_pattern(path, api.strip_pattern)
+        else:
+            path = strip_listen_path(path, settings.listen_path)
+    joined = join_paths(target_path, path, settings.preserve_trailing_slash)
+    return joined if joined.startswith("/") else "/" + joined
+
+
+def _upstream_headers(request: InboundRequest, host: bytes, websockets: bool) -> list[Header]:
+    headers = forwarded_request_headers(
+        request.headers, request.client_ip, host, request.scheme, request.host
+    )
+    if not any(len(n) == 10 and n.lower() == b"user-agent" for n, _ in request.headers):
+        headers.append((b"User-Agent", USER_AGENT))
+    if request.upgrade and websockets:
+        upgrade = next((v for n, v in request.headers if n.lower() == b"upgrade"), b"websocket")
+        headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
+    elif request.content_length is not None:
+        headers.append((b"Content-Length", b"%d" % request.content_length))
+    elif request.chunked:
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    return headers
+
+
+def _fail(writer: ResponseWriter, error: Exception, api: ApiRuntime) -> None:
+    status, message = status_for(error)
+    if isinstance(error, UpstreamProtocolError | ProxyError):
+        log.warning("[PROXY] api=%s: %s", api.settings.api_id, error)
+    if writer.started:
+        writer.abandon()
+        return
+    _send_error(writer, status, message)
+
+
+def _send_error(writer: ResponseWriter, status: int, message: str) -> None:
+    status, body = error_response(status, message)
+    writer.send_head(status, reason_phrase(status), [(b"Content-Type", b"application/json")], len(body))
+    writer.write(body)
+    writer.end()
+
+
+def _redirect(writer: ResponseWriter, path: str, query: str) -> None:
+    location = f"{path}?{query}" if query else path
+    writer.send_head(301, b"Moved Permanently", [(b"Location", location.encode("latin-1"))], 0)
+    writer.end()

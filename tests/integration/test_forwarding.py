@@ -1,0 +1,113 @@
+"""Forwarding through the real gateway to a real upstream socket (tyk-behaviour §3.2-3.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import GatewayFactory, classic_api
+from http_client import RawClient, fetch
+from upstream_peer import UpstreamPeer
+
+
+async def test_strip_listen_path_users_example(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory(
+        [
+            classic_api("users", "/users/", f"{upstream.url}/user-service"),
+            classic_api("users-nostrip", "/users-raw/", f"{upstream.url}/user-service", strip_listen_path=False),
+        ]
+    )
+    port = gw.ports["main"]
+    stripped = await fetch(port, "GET", "/users/1234/profile")
+    assert stripped.status == 200
+    assert stripped.json()["target"] == "/user-service/1234/profile"
+    kept = await fetch(port, "GET", "/users-raw/1234/profile")
+    assert kept.json()["target"] == "/user-service/users-raw/1234/profile"
+
+
+async def test_query_merge_host_and_forwarded_headers(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("q", "/q/", f"{upstream.url}/base?fixed=1")])
+    response = await fetch(
+        gw.ports["main"], "GET", "/q/x?arg=2", headers={"X-Forwarded-For": "abc", "Connection": "X-Drop", "X-Drop": "1"}
+    )
+    seen = upstream.requests[-1]
+    assert seen.target == "/base/x?fixed=1&arg=2"
+    assert seen.header("Host") == f"127.0.0.1:{upstream.port}"
+    assert seen.header("X-Forwarded-For") == "abc, 127.0.0.1"
+    assert seen.header("X-Forwarded-Proto") == "http"
+    assert seen.header("X-Forwarded-Host") == "gateway.test"
+    assert seen.header("X-Drop") is None
+    assert response.status == 200
+
+
+async def test_preserve_host_header(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("h", "/h/", upstream.url, preserve_host_header=True)])
+    await fetch(gw.ports["main"], "GET", "/h/", host="client.example")
+    assert upstream.requests[-1].header("Host") == "client.example"
+
+
+async def test_no_route_is_404_json(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("a", "/a/", upstream.url)])
+    response = await fetch(gw.ports["main"], "GET", "/nothing")
+    assert response.status == 404
+    assert response.json() == {"error": "Not Found"}
+
+
+async def test_keep_alive_reuses_upstream_connection(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("k", "/k/", upstream.url)])
+    client = await RawClient.connect(gw.ports["main"])
+    for _ in range(20):
+        assert (await client.request("GET", "/k/x")).status == 200
+    await client.close()
+    assert upstream.connections == 1
+
+
+async def test_pipelined_requests_answered_in_order(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("p", "/p/", upstream.url)])
+    client = await RawClient.connect(gw.ports["main"])
+    await client.send(
+        b"GET /p/slow/200 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/one HTTP/1.1\r\nHost: a\r\n\r\nGET /p/two HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    targets = [(await client.read_response()).json()["target"] for _ in range(3)]
+    assert targets == ["/slow/200", "/one", "/two"]
+    await client.close()
+
+
+@pytest.mark.parametrize("path", ["/bytes/300000", "/chunked/300000", "/close-delimited/300000"])
+async def test_response_framings(gateway_factory: GatewayFactory, upstream: UpstreamPeer, path: str) -> None:
+    gw = await gateway_factory([classic_api("f", "/f/", upstream.url)])
+    response = await fetch(gw.ports["main"], "GET", "/f" + path)
+    assert response.status == 200
+    assert response.body == b"x" * 300000
+
+
+async def test_http10_client_gets_close_delimited_body(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("v", "/v/", upstream.url)])
+    client = await RawClient.connect(gw.ports["main"])
+    await client.send(b"GET /v/chunked/1000 HTTP/1.0\r\n\r\n")
+    response = await client.read_response()
+    assert response.body == b"x" * 1000
+    assert await client.is_closed()
+    await client.close()
+
+
+async def test_post_body_content_length_and_chunked(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("b", "/b/", upstream.url)])
+    body = b"y" * 200_000
+    response = await fetch(gw.ports["main"], "POST", "/b/echo", body=body)
+    assert response.json()["body_size"] == len(body)
+    client = await RawClient.connect(gw.ports["main"])
+    await client.send(b"POST /b/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    chunked = await client.read_response()
+    assert chunked.json()["body_size"] == 5
+    await client.close()
+
+
+async def test_head_request(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("hd", "/hd/", upstream.url)])
+    client = await RawClient.connect(gw.ports["main"])
+    head = await client.request("HEAD", "/hd/bytes/1000")
+    assert head.status == 200
+    assert head.header("Content-Length") == "1000"
+    after = await client.request("GET", "/hd/echo")
+    assert after.status == 200
+    await client.close()
