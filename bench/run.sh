@@ -83,6 +83,7 @@ pids=() # process-group leaders we started (each server runs in its own session 
 cleanup() {
   local p
   trap - EXIT INT TERM
+  [ -n "${load_pid:-}" ] && kill -TERM "$load_pid" 2>/dev/null # a wrk run (via timeout, which passes it on)
   if [ "${#pids[@]}" -gt 0 ]; then
     for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
     # watchdog: whatever has not exited 5 s after TERM gets KILL
@@ -260,13 +261,48 @@ to_ms() { # wrk latency token (612.00us, 1.23ms, 1.02s, 2.00m) -> ms
                          if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
                          printf "%.3f", n }'
 }
-bench_one() { # NAME PORT PATH ROUND -> appends "name path rps p50 p99 errors" to $work/rows
-  local name=$1 url="http://127.0.0.1:$2$3" raw="$work/raw/$1_${3//\//_}_$4.txt" rps p50 p99 errs non2xx
+# load CMD...: runs CMD in the background and waits for it, so that INT/TERM stop the script at once
+# (bash runs traps only after a foreground command ends) and cleanup can stop CMD too.
+load() {
+  "$@" &
+  load_pid=$!
+  wait "$load_pid"
+  load_pid=
+}
+# Noise gauge: CPU seconds used on the whole machine, minus those of our servers (their process groups) and
+# of wrk (our children's CPU time, from `times`), divided by the run's wall time = the cores that other
+# processes took while we measured. Prints "now_s machine_busy_s our_servers_s our_children_s".
+cpu_snapshot() {
+  local children
+  times >"$work/times" # not in $(...): a subshell would report its own times
+  children=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }; print t }' "$work/times")
+  python3 - "$children" "${pids[@]}" <<'PY'
+import os, sys, time
+children, groups = sys.argv[1], {int(g) for g in sys.argv[2:]}
+hz = os.sysconf("SC_CLK_TCK")
+v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
+ours = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    f = stat[stat.rfind(")") + 2 :].split()  # f[0] = field 3 (state): pgrp = f[2], utime = f[11], stime = f[12]
+    if int(f[2]) in groups:
+        ours += int(f[11]) + int(f[12])
+print(time.monotonic(), busy / hz, ours / hz, children)
+PY
+}
+bench_one() { # NAME PORT PATH ROUND -> appends "name path rps p50 p99 errors other_cores" to $work/rows
+  local name=$1 url="http://127.0.0.1:$2$3" raw="$work/raw/$1_${3//\//_}_$4.txt" rps p50 p99 errs non2xx s0 s1 other
   if [ "$warm_s" -gt 0 ]; then
-    timeout $((warm_s + 30)) "${load_pin[@]}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
+    load timeout $((warm_s + 30)) "${load_pin[@]}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
   fi
+  s0=$(cpu_snapshot)
   # timeout is a safety net only: wrk stops by itself after -d
-  timeout $((dur_s + 30)) "${load_pin[@]}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" >"$raw" 2>&1
+  load timeout $((dur_s + 30)) "${load_pin[@]}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" >"$raw" 2>&1
+  s1=$(cpu_snapshot)
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$raw")
   if [ -z "$rps" ]; then
     echo "bench: wrk produced no result for $name $url:" >&2
@@ -277,8 +313,10 @@ bench_one() { # NAME PORT PATH ROUND -> appends "name path rps p50 p99 errors" t
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$raw")")
   errs=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$raw")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$raw")
-  echo "$name $3 $rps $p50 $p99 $((${errs:-0} + ${non2xx:-0}))" >>"$work/rows"
-  printf 'bench: %-14s %-5s round %s: %s req/s\n' "$name" "$3" "$4" "$rps" >&2
+  other=$(echo "$s0 $s1" | awk '{ w = $5 - $1; o = ($6 - $2) - ($7 - $3) - ($8 - $4); if (o < 0) o = 0
+                                  printf "%.2f", (w > 0 ? o / w : 0) }')
+  echo "$name $3 $rps $p50 $p99 $((${errs:-0} + ${non2xx:-0})) $other" >>"$work/rows"
+  printf 'bench: %-14s %-5s round %s: %s req/s, other processes %s cores\n' "$name" "$3" "$4" "$rps" "$other" >&2
 }
 
 echo "bench: $(date -u +%FT%TZ) $(nproc) CPUs, $("$NGINX" -v 2>&1 | sed 's/.*: //'), wrk $("$WRK" -v 2>&1 | awk 'NR == 1 { print $2 }'), $label on port $proxy_port; -c $CONNS -t $THREADS -d $DURATION x $ROUNDS round(s), wrk+upstream on CPU ${LOAD_CPU:-any}, proxies on CPU ${PROXY_CPU:-any}" >&2
@@ -303,8 +341,8 @@ table=$(awk -v label="$label" '
     return row[k, int((m + 1) / 2)]
   }
   END {
-    print "| target | path | requests/s | p50 ms | p99 ms | errors | " label "/nginx |"
-    print "|---|---|---:|---:|---:|---:|---:|"
+    print "| target | path | requests/s | p50 ms | p99 ms | errors | other CPU | " label "/nginx |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|"
     np = split("/ /64k", paths, " ")
     for (p = 1; p <= np; p++) {
       base = 0
@@ -314,11 +352,14 @@ table=$(awk -v label="$label" '
         if (!((t, paths[p]) in n)) continue
         split(median(t SUBSEP paths[p]), x)
         ratio = base > 0 ? sprintf("%.2f", x[3] / base) : "-"
-        printf "| %s | %s | %.0f | %.2f | %.2f | %d | %s |\n", t, paths[p], x[3], x[4], x[5], x[6], ratio
+        printf "| %s | %s | %.0f | %.2f | %.2f | %d | %.2f | %s |\n", t, paths[p], x[3], x[4], x[5], x[6], x[7], ratio
         if (x[6] > 0) bad = bad " " t paths[p]
+        if (x[7] > noisiest) noisiest = x[7]
       }
     }
     if (bad != "") print "\nWARNING: socket errors or non-2xx responses for:" bad " (their numbers are not comparable)"
+    if (noisiest > 0.3) printf "\nWARNING: other processes used up to %.2f cores during a run: the numbers are noisy; " \
+                               "rerun on a quiet machine, or with ROUNDS=3\n", noisiest
   }' "$work/rows")
 echo
 echo "$table"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from bascule.app import Gateway
 from bascule.config.gateway import GatewaySettings, HttpServerSettings
@@ -49,7 +50,11 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
             name = api.get("api_id") or api["x-tyk-api-gateway"]["info"]["id"]
             (app_path / f"{name}.json").write_text(json.dumps(api))
         base = GatewaySettings(
-            listen_address="127.0.0.1", listen_port=0, secret=SECRET, app_path=app_path, proxy_default_timeout=5
+            listen_address="127.0.0.1",
+            listen_port=0,
+            secret=SECRET,
+            app_path=app_path,
+            proxy_default_timeout=5,
         )
         gateway = Gateway(replace(base, http_server=http or HttpServerSettings(), **settings))
         await gateway.start()
@@ -59,3 +64,8 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     yield start
     for gateway in started:
         await gateway.stop(1)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The gateway runs on uvloop in production; the integration tests do too."""
+    return {"uvloop": uvloop.new_event_loop}

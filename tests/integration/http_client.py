@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import httptools
 
 
 @dataclass
@@ -27,34 +25,12 @@ class Response:
         return json.loads(self.body)
 
 
-@dataclass
-class _ResponseCollector:
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: list[bytes] = field(default_factory=list)
-    complete: bool = False
-    headers_done: bool = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-
 class RawClient:
     """One client connection. `read_response` parses exactly one response off the stream."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self._leftover = b""
 
     @classmethod
     async def connect(cls, port: int) -> RawClient:
@@ -82,27 +58,38 @@ class RawClient:
         return await self.read_response(head=method == "HEAD")
 
     async def read_response(self, head: bool = False, timeout: float = 10) -> Response:
-        collector = _ResponseCollector()
-        parser = httptools.HttpResponseParser(collector)
-        data = self._leftover
-        self._leftover = b""
+        """Read exactly one response off the stream (what follows it stays unread)."""
         async with asyncio.timeout(timeout):
-            while True:
-                if data:
-                    parser.feed_data(data)
-                    if collector.complete or (head and collector.headers_done):
-                        break
-                data = await self.reader.read(65536)
-                if not data:
-                    if collector.headers_done:
-                        break  # close-delimited body
-                    raise ConnectionResetError("connection closed before a response")
-        return Response(
-            status=parser.get_status_code(),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in collector.headers],
-            body=b"".join(collector.body),
-            keep_alive=parser.should_keep_alive(),
-        )
+            raw_head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = raw_head.decode("latin-1").split("\r\n")
+            version, status, *_ = lines[0].split(" ", 2)
+            headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if line]
+            response = Response(status=int(status), headers=headers, body=b"")  # type: ignore[arg-type]
+            connection = (response.header("Connection") or "").lower()
+            response.keep_alive = connection != "close" and (
+                version == "HTTP/1.1" or connection == "keep-alive"
+            )
+            if head or response.status in (204, 304) or 100 <= response.status < 200:
+                return response
+            length = response.header("Content-Length")
+            if length is not None:
+                response.body = await self.reader.readexactly(int(length))
+            elif (response.header("Transfer-Encoding") or "").lower() == "chunked":
+                response.body = await self._read_chunked()
+            else:
+                response.body = await self.reader.read()
+        return response
+
+    async def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
 
     async def is_closed(self, timeout: float = 2) -> bool:
         try:

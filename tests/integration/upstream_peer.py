@@ -121,7 +121,8 @@ class UpstreamPeer:
         if kind == "status":
             writer.write(f"HTTP/1.1 {arg} X\r\nContent-Length: 0\r\n\r\n".encode())
         elif kind == "hang":
-            await asyncio.sleep(3600)
+            await reader.read()  # never answers; returns when the gateway closes the connection
+            return False
         elif kind == "bytes":
             await _send_bytes(writer, int(arg), chunked=False)
         elif kind == "chunked":
@@ -132,7 +133,9 @@ class UpstreamPeer:
             await writer.drain()
             return False
         elif kind == "ws":
-            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+            )
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()

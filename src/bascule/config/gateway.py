@@ -29,7 +29,7 @@ class HttpServerSettings:
     skip_url_cleaning: bool = False
     skip_target_path_escaping: bool = False
     enable_strict_routes: bool = False
-    enable_websockets: bool = True
+    enable_websockets: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,12 @@ Rules (one test row each in `tests/unit/control/test_admin_routes.py`):
   as Tyk tolerates them); the root stays `/`.
 * A pattern segment `{name}` matches any one non-empty segment and captures it percent-decoded
   (`/tyk/apis/a%20b` gives `a b`); every other segment must be equal.
-* Routes are tried in table order, so a literal route listed first wins over a capture
-  (`/tyk/apis/oas` is the OAS list, never the Classic API with id `oas`, as in Tyk).
-* A path that some route matches with another method is a 405 naming the allowed methods; a path that
-  no route matches is a 404.
+* Patterns are tried in table order and the first pattern that matches the path decides, whatever the
+  method: a literal route listed first wins over a capture (`/tyk/apis/oas` is the OAS list, never the
+  Classic API with id `oas`, as in Tyk; `PUT /tyk/apis/oas` is a 405, not an update of API `oas`).
+* When the deciding pattern has no route for the method, the answer is a 405 naming the methods it
+  has; a path that no pattern matches is a 404. A capture that is not valid percent-encoded UTF-8 is a
+  404.
 """
 
 from __future__ import annotations
@@ -72,14 +74,18 @@ def _captures(pattern: tuple[str, ...], segments: tuple[str, ...]) -> dict[str, 
 def match_route(routes: Sequence[Route[H]], method: str, path: str) -> RouteMatch[H] | RouteMiss:
     """The first route for `method` and `path`, or why there is none (see the module rules)."""
     segments = split_path(path)
+    deciding: tuple[str, ...] | None = None
     allowed: list[str] = []
     for route in routes:
+        if deciding is not None and route.segments != deciding:
+            continue
         try:
             params = _captures(route.segments, segments)
         except UnicodeDecodeError:
             return RouteMiss(404)
         if params is None:
             continue
+        deciding = route.segments
         if route.method == method:
             return RouteMatch(route.handler, params)
         if route.method not in allowed:

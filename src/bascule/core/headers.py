@@ -29,13 +29,21 @@ _SET_BY_GATEWAY = frozenset({b"x-forwarded-proto", b"x-forwarded-host"})
 _RESPONSE_DROPPED = HOP_BY_HOP | {b"content-length"}
 
 
+NO_TOKENS: frozenset[bytes] = frozenset()
+
+
 def connection_tokens(headers: Iterable[Header]) -> frozenset[bytes]:
     """The lower-cased header names listed in `Connection` headers, which must not be forwarded."""
     tokens: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+            tokens.update(listed_in_connection(value))
     return frozenset(tokens)
+
+
+def listed_in_connection(value: bytes) -> frozenset[bytes]:
+    """The lower-cased tokens of one `Connection` header value."""
+    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
 
 
 def forwarded_request_headers(
@@ -44,6 +52,8 @@ def forwarded_request_headers(
     host: bytes,
     proto: bytes,
     inbound_host: bytes,
+    listed: frozenset[bytes] = NO_TOKENS,
+    user_agent: bytes = b"",
 ) -> list[Header]:
     """The headers to send upstream, `Host` first.
 
@@ -51,11 +61,13 @@ def forwarded_request_headers(
     client IP to `X-Forwarded-For` (existing values joined with `, `), and sets `X-Forwarded-Proto` and
     `X-Forwarded-Host` to what this gateway received, replacing any a client sent (as Traefik does for
     untrusted peers: a client cannot claim it came over TLS).
-    Framing headers (`Content-Length`, `Transfer-Encoding`) are the caller's to add.
+    Framing headers (`Content-Length`, `Transfer-Encoding`) are the caller's to add. `listed` is what the
+    `Connection` headers name (`connection_tokens`), found by the caller while it read the head.
+    `user_agent`, when given, is added if the client sent none (Tyk adds its own, §3.2 step 6).
     """
-    listed = connection_tokens(headers) if _has_connection(headers) else frozenset()
     out: list[Header] = [(b"Host", host)]
     forwarded_for: list[bytes] = []
+    has_user_agent = False
     for name, value in headers:
         lname = name.lower()
         if lname in _REQUEST_DROPPED or lname in listed:
@@ -67,23 +79,24 @@ def forwarded_request_headers(
             continue
         if lname in _SET_BY_GATEWAY:
             continue
+        if lname == b"user-agent":
+            has_user_agent = True
         out.append((name, value))
     forwarded_for.append(client_ip)
     out.append((b"X-Forwarded-For", b", ".join(forwarded_for)))
+    if user_agent and not has_user_agent:
+        out.append((b"User-Agent", user_agent))
     out.append((b"X-Forwarded-Proto", proto))
     if inbound_host:
         out.append((b"X-Forwarded-Host", inbound_host))
     return out
 
 
-def forwarded_response_headers(headers: Sequence[Header]) -> list[Header]:
+def forwarded_response_headers(
+    headers: Sequence[Header], listed: frozenset[bytes] = NO_TOKENS
+) -> list[Header]:
     """The upstream's response headers without hop-by-hop ones, those named in `Connection`, or framing."""
-    listed = connection_tokens(headers) if _has_connection(headers) else frozenset()
     return [(n, v) for n, v in headers if (ln := n.lower()) not in _RESPONSE_DROPPED and ln not in listed]
-
-
-def _has_connection(headers: Sequence[Header]) -> bool:
-    return any(len(n) == 10 and n.lower() == b"connection" for n, _ in headers)
 
 
 def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:

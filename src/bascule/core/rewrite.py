@@ -11,6 +11,7 @@ import re
 # Go's `shouldEscape(c, encodePath)`: unreserved characters and `$&+,/:;=@` stay; everything else that
 # is not already a percent-escape is encoded. `%XX` escapes are kept as they came (`%3A%2F%2F` stays).
 _PATH_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~$&+,/:;=@%")
+_PATH_SAFE_BYTES = bytes(sorted(_PATH_SAFE - {0x25}))
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -67,8 +68,8 @@ def escape_path(raw_path: str) -> str:
     encoded; a `%` not followed by two hex digits is itself encoded as `%25`.
     """
     data = raw_path.encode("utf-8", "surrogateescape")
-    if all(byte in _PATH_SAFE for byte in data) and b"%" not in data:
-        return raw_path
+    if not data.translate(None, _PATH_SAFE_BYTES):
+        return raw_path  # the common case: nothing to encode, no escapes to check
     out = bytearray()
     length = len(data)
     for index, byte in enumerate(data):
@@ -84,22 +85,38 @@ def escape_path(raw_path: str) -> str:
     return out.decode("ascii")
 
 
+def _dot_segment(segment: str) -> str:
+    """`.` or `..` also when percent-encoded (`%2e%2E`), as an upstream that decodes would read it."""
+    if "%" in segment and len(segment) <= 6:
+        return segment.replace("%2e", ".").replace("%2E", ".")
+    return segment
+
+
 def needs_cleaning(path: str) -> bool:
-    """True when `path` has empty, `.` or `..` segments that path cleaning would change."""
-    return "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/.."))
+    """True when `path` has empty, `.` or `..` segments (plain or percent-encoded) that cleaning changes."""
+    if "//" in path:
+        return True
+    if "." not in path and "%2" not in path:
+        return False
+    return any(_dot_segment(segment) in (".", "..") for segment in path.split("/"))
 
 
 def clean_path(path: str) -> str:
-    """Go's `path.Clean` plus a kept trailing slash, as gorilla/mux redirects to (§3.1)."""
+    """Go's `path.Clean` plus a kept trailing slash, as gorilla/mux redirects to (§3.1).
+
+    Encoded dot segments count as dot segments, so `/public/%2e%2e/admin` cleans to `/admin` and can never
+    reach an upstream under `/public/` while meaning a parent directory.
+    """
     segments: list[str] = []
-    for segment in path.split("/"):
+    for raw in path.split("/"):
+        segment = _dot_segment(raw)
         if segment in ("", "."):
             continue
         if segment == "..":
             if segments:
                 segments.pop()
             continue
-        segments.append(segment)
+        segments.append(raw)
     cleaned = "/" + "/".join(segments)
     if path.endswith("/") and cleaned != "/":
         cleaned += "/"

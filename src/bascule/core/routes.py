@@ -102,7 +102,7 @@ class RouteTable(Generic[T]):
     def __init__(self, entries: Sequence[RouteEntry[T]], strict: bool) -> None:
         mounts: dict[str, list[Mount[T]]] = {}
         for entry in entries:
-            domain = entry.domain.lower()
+            domain = entry.domain.lower().strip("[]")
             pattern = listen_path_pattern(entry.listen_path)
             mounts.setdefault(domain, []).append(
                 Mount(entry.listen_path, domain, entry.target, strips=True, pattern=pattern)

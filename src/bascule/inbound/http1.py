@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 import logging
 from collections import deque
 
@@ -21,6 +22,7 @@ import httptools
 
 from bascule.bodies import BodyStream
 from bascule.config.gateway import HttpServerSettings
+from bascule.core.headers import listed_in_connection
 from bascule.errors import ClientProtocolError
 from bascule.inbound.request import InboundRequest, RequestHandler
 from bascule.inbound.response import Http1ResponseWriter, error_response
@@ -85,6 +87,8 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._writer: Http1ResponseWriter | None = None
         self._failure: ClientProtocolError | None = None
         self._rejected: ClientProtocolError | None = None
+        self._rejected_request: InboundRequest | None = None
+        """The request that failed mid-body after a handler took it: its handler answers the error."""
         self._paused = 0
         self._body_received = 0
         self._upgraded: BodyStream | None = None
@@ -97,9 +101,8 @@ class Http1ServerProtocol(asyncio.Protocol):
 
     # -- transport events -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        peer = transport.get_extra_info("peername")
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        peer = self._transport.get_extra_info("peername")
         self._client_ip = (peer[0] if isinstance(peer, tuple) else "").encode()
         self._registry.connections.add(self)
         if self._registry.closing:
@@ -140,10 +143,9 @@ class Http1ServerProtocol(asyncio.Protocol):
             self._reject(failure)
 
     def eof_received(self) -> bool | None:
-        # A client half-closing after its request still gets the response; then the connection closes.
-        if self._active is None and not self._pending:
-            return None
-        return True
+        # A client that closes its side has gone away (as nginx reads it): requests in flight are
+        # cancelled and their upstream connections closed, so a slow upstream does no work for nobody.
+        return None
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -252,6 +254,8 @@ class Http1ServerProtocol(asyncio.Protocol):
                 request.content_length = int(value)
             elif len(name) == 17 and name.lower() == b"transfer-encoding":
                 request.chunked = True
+            elif len(name) == 10 and name.lower() == b"connection":
+                request.connection_tokens |= listed_in_connection(value)
             elif len(name) == 6 and name.lower() == b"expect":
                 if value.strip().lower() != b"100-continue":
                     self._fail(417, "Expectation Failed")
@@ -268,6 +272,8 @@ class Http1ServerProtocol(asyncio.Protocol):
     def _start_next(self) -> None:
         request = self._pending.popleft()
         writer = Http1ResponseWriter(self, request)
+        if request is self._rejected_request:
+            writer.closes_connection = True
         self._writer = writer
         self._active = self._loop.create_task(self._run(request, writer))
 
@@ -292,7 +298,12 @@ class Http1ServerProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if not writer.finished or writer.closes_connection or request.upgrade:
+        if (
+            not writer.finished
+            or writer.closes_connection
+            or request.upgrade
+            or request is self._rejected_request
+        ):
             # An upgrade request not switched leaves the parser in pass-through mode: start afresh.
             transport.close()
             return
@@ -317,10 +328,17 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._rejected = failure
         self._cancel_read_timer()
         self._pause(_PAUSE_PIPELINE)
-        if self._building is not None and self._building.body is not None:
-            self._building.body.feed_error(failure)
-        if self._active is None and not self._pending:
+        building = self._building
+        if building is not None and building.body is not None and self._is_queued(building):
+            self._rejected_request = building
+            building.body.feed_error(failure)
+            if self._writer is not None and self._writer.request is building:
+                self._writer.closes_connection = True
+        elif self._active is None and not self._pending:
             self._send_rejection(failure)
+
+    def _is_queued(self, request: InboundRequest) -> bool:
+        return request in self._pending or (self._writer is not None and self._writer.request is request)
 
     def _send_rejection(self, failure: ClientProtocolError) -> None:
         status, body = error_response(failure.status, failure.message)

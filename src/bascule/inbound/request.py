@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bascule.bodies import BodyStream
-from bascule.core.headers import Header
+from bascule.core.headers import NO_TOKENS, Header
 
 
 class InboundRequest:
@@ -16,6 +16,7 @@ class InboundRequest:
         "body",
         "chunked",
         "client_ip",
+        "connection_tokens",
         "content_length",
         "expects_continue",
         "headers",
@@ -37,6 +38,8 @@ class InboundRequest:
         """The raw (still percent-encoded) path."""
         self.query = ""
         self.headers: list[Header] = []
+        self.connection_tokens: frozenset[bytes] = NO_TOKENS
+        """Header names listed in `Connection`: never forwarded."""
         self.host = b""
         self.version = "1.1"
         self.keep_alive = True
@@ -65,6 +68,10 @@ class ResponseWriter(Protocol):
         """`content_length` None: the body length is unknown (chunked, or close-delimited for HTTP/1.0)."""
 
     def write(self, data: bytes) -> None: ...
+
+    @property
+    def must_drain(self) -> bool:
+        """True while the client is slower than the body: call `drain` before writing more."""
 
     async def drain(self) -> None:
         """Wait while the client is slower than the body: the transport's buffer is over its limit."""

@@ -38,7 +38,8 @@ class Http1ResponseWriter:
         "_connection",
         "_continue_sent",
         "_head_only",
-        "_request",
+        "_pending_head",
+        "request",
         "_until_close",
         "closes_connection",
         "finished",
@@ -48,11 +49,12 @@ class Http1ResponseWriter:
 
     def __init__(self, connection: Http1ServerProtocol, request: InboundRequest) -> None:
         self._connection = connection
-        self._request = request
+        self.request = request
         self._head_only = request.method == "HEAD"
         self._chunked = False
         self._until_close = False
         self._continue_sent = False
+        self._pending_head = b""
         self.started = False
         self.finished = False
         self.switched = False
@@ -68,7 +70,7 @@ class Http1ResponseWriter:
     ) -> None:
         assert not self.started, "response head sent twice"
         self.started = True
-        request = self._request
+        request = self.request
         no_body = status in _NO_BODY_STATUSES or 100 <= status < 200
         if content_length is not None:
             headers.append((b"Content-Length", b"%d" % content_length))
@@ -85,7 +87,8 @@ class Http1ResponseWriter:
             headers.append((b"Connection", b"close"))
         elif request.version == "1.0":
             headers.append((b"Connection", b"keep-alive"))
-        self._connection.write(encode_head(b"HTTP/1.1 %d %s" % (status, reason), headers))
+        # Held back until the first body bytes or the end, so a small response leaves in one write.
+        self._pending_head = encode_head(b"HTTP/1.1 %d %s" % (status, reason), headers)
         if no_body:
             self._head_only = True
 
@@ -93,19 +96,31 @@ class Http1ResponseWriter:
         if not data or self._head_only:
             return
         if self._chunked:
-            self._connection.write(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
-            self._connection.write(data)
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        if self._pending_head:
+            data = self._pending_head + data
+            self._pending_head = b""
+        self._connection.write(data)
+
+    @property
+    def must_drain(self) -> bool:
+        return self._connection.write_paused
 
     async def drain(self) -> None:
-        await self._connection.drain()
+        if self._pending_head:
+            self._connection.write(self._pending_head)
+            self._pending_head = b""
+        if self._connection.write_paused:
+            await self._connection.drain()
 
     def end(self) -> None:
         if self.finished:
             return
         self.finished = True
-        if self._chunked and not self._head_only:
-            self._connection.write(b"0\r\n\r\n")
+        tail = b"0\r\n\r\n" if self._chunked and not self._head_only else b""
+        if self._pending_head or tail:
+            self._connection.write(self._pending_head + tail)
+            self._pending_head = b""
 
     def send_simple(self, status: int, body: bytes, close: bool = False, content_type: bytes = _JSON) -> None:
         """A complete small response made by the gateway itself."""
@@ -127,7 +142,7 @@ class Http1ResponseWriter:
         self.closes_connection = True
         self._connection.take_over()
         self._connection.write(encode_head(b"HTTP/1.1 %d %s" % (status, reason), headers))
-        body = self._request.body
+        body = self.request.body
         assert body is not None, "only an upgrade request can switch protocols"
         return _SwitchedConnection(self._connection, body)
 

@@ -8,12 +8,13 @@ response was read to its end and both sides allow keep-alive; anything else clos
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 from dataclasses import dataclass
 
 import httptools
 
 from bascule.bodies import BodyStream
-from bascule.core.headers import Header
+from bascule.core.headers import NO_TOKENS, Header, listed_in_connection
 from bascule.errors import UpstreamProtocolError, UpstreamTimeout
 
 
@@ -24,6 +25,8 @@ class ResponseHead:
     headers: list[Header]
     content_length: int | None
     keep_alive: bool
+    connection_tokens: frozenset[bytes] = NO_TOKENS
+    """Header names listed in `Connection`: never forwarded."""
     switched: bool = False
     """True for a 101 answer to an upgrade: the body is then the raw byte stream."""
 
@@ -122,8 +125,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- transport events ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -188,12 +190,15 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._cancel_timer()
         chunked = False
+        listed = NO_TOKENS
         for name, value in self._headers:
             lname = name.lower()
             if lname == b"content-length":
                 self._content_length = int(value)
             elif lname == b"transfer-encoding":
                 chunked = True
+            elif lname == b"connection":
+                listed = listed | listed_in_connection(value)
         no_body = self._head_request or status in (204, 304)
         self._close_delimited = not chunked and self._content_length is None and not no_body
         head = ResponseHead(
@@ -202,6 +207,7 @@ class UpstreamConnection(asyncio.Protocol):
             headers=self._headers,
             content_length=self._content_length if not chunked else None,
             keep_alive=self._parser.should_keep_alive(),
+            connection_tokens=listed,
             switched=status == 101,
         )
         self._head = head

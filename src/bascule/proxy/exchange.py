@@ -56,12 +56,8 @@ async def exchange(
         if response.switched and request.upgrade:
             await _pipe(request, writer, connection, response)
             return
-        writer.send_head(
-            response.status,
-            response.reason,
-            forwarded_response_headers(response.headers),
-            response.content_length,
-        )
+        headers = forwarded_response_headers(response.headers, response.connection_tokens)
+        writer.send_head(response.status, response.reason, headers, response.content_length)
         await _relay_body(connection, writer)
         writer.end()
         if upload is not None and not upload.done():
@@ -86,7 +82,8 @@ async def _relay_body(connection: UpstreamConnection, writer: ResponseWriter) ->
         if not chunk:
             return
         writer.write(chunk)
-        await writer.drain()
+        if writer.must_drain:
+            await writer.drain()
 
 
 async def _upload(
@@ -118,7 +115,7 @@ async def _pipe(
     request: InboundRequest, writer: ResponseWriter, connection: UpstreamConnection, response: ResponseHead
 ) -> None:
     """After a 101: copy bytes both ways until either side closes."""
-    headers: list[Header] = forwarded_response_headers(response.headers)
+    headers: list[Header] = forwarded_response_headers(response.headers, response.connection_tokens)
     upgrade = next((v for n, v in response.headers if n.lower() == b"upgrade"), b"websocket")
     headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
     channel = writer.switch_protocols(response.status, response.reason, headers)

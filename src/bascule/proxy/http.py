@@ -53,7 +53,7 @@ class HttpProxy:
         api = match.mount.target
         try:
             target = api.upstream.pick()
-            upstream_path = _upstream_path(api, path, match.mount.strips, target.path)
+            upstream_path = _upstream_path(api, path, target.path)
             if not options.skip_target_path_escaping:
                 upstream_path = escape_path(upstream_path)
             query = merge_query(target.query, request.query)
@@ -75,9 +75,10 @@ class HttpProxy:
             _fail(writer, exc, api)
 
 
-def _upstream_path(api: ApiRuntime, path: str, mount_strips: bool, target_path: str) -> str:
+def _upstream_path(api: ApiRuntime, path: str, target_path: str) -> str:
+    """Strip the listen path (whichever mount matched: a literal prefix test, as Tyk), then join."""
     settings = api.settings
-    if mount_strips and settings.strip_listen_path:
+    if settings.strip_listen_path:
         if api.strip_pattern is not None:
             path = strip_listen_path_pattern(path, api.strip_pattern)
         else:
@@ -88,10 +89,14 @@ def _upstream_path(api: ApiRuntime, path: str, mount_strips: bool, target_path: 
 
 def _upstream_headers(request: InboundRequest, host: bytes, websockets: bool) -> list[Header]:
     headers = forwarded_request_headers(
-        request.headers, request.client_ip, host, request.scheme, request.host
+        request.headers,
+        request.client_ip,
+        host,
+        request.scheme,
+        request.host,
+        listed=request.connection_tokens,
+        user_agent=USER_AGENT,
     )
-    if not any(len(n) == 10 and n.lower() == b"user-agent" for n, _ in request.headers):
-        headers.append((b"User-Agent", USER_AGENT))
     if request.upgrade and websockets:
         upgrade = next((v for n, v in request.headers if n.lower() == b"upgrade"), b"websocket")
         headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]

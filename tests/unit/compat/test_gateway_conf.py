@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from bascule.compat.tyk.conf_problems import problem_at, unknown_key_warnings, validate_document
 from bascule.compat.tyk.field_tree import (
+    FieldNode,
     JsonPath,
     Shape,
     fields_of,
@@ -235,6 +236,11 @@ def test_unknown_keys_give_one_warning_each() -> None:
 # --- the field tree ---------------------------------------------------------------------------------
 
 
+def nested(node: FieldNode) -> type[BaseModel]:
+    assert node.model is not None
+    return node.model
+
+
 def test_field_tree_shapes_and_go_names() -> None:
     top = fields_of(TykGatewayConf)
     assert top["listen_port"].shape is Shape.INT
@@ -243,17 +249,19 @@ def test_field_tree_shapes_and_go_names() -> None:
     assert top["storage"].shape is Shape.OBJECT
     assert top["ports_whitelist"].shape is Shape.OBJECT_MAP
     assert top["ports_whitelist"].go_name == "PortWhiteList"
+    assert top["listen_port"].go_name is None
     assert top["analytics_config"].shape is Shape.FREE_OBJECT
     assert top["proxy_ssl_ciphers"].shape is Shape.LIST
     assert top["proxy_ssl_ciphers"].item is Shape.STR
     assert top["secret"].is_secret
     assert not top["listen_port"].is_secret
-    options = fields_of(top["http_server_options"].model)  # type: ignore[arg-type]
+    options = fields_of(nested(top["http_server_options"]))
     assert options["ssl_ciphers"].go_name == "Ciphers"
     assert options["certificates"].shape is Shape.OBJECT_LIST
-    assert "global" in fields_of(top["external_services"].model)  # type: ignore[arg-type]
-    security = fields_of(top["security"].model)  # type: ignore[arg-type]
-    assert fields_of(security["certificates"].model)["upstream"].shape is Shape.MAP  # type: ignore[arg-type]
+    assert "global" in fields_of(nested(top["external_services"]))
+    security = fields_of(nested(top["security"]))
+    assert fields_of(nested(security["certificates"]))["upstream"].shape is Shape.MAP
+    assert list(top)[:3] == ["listen_address", "listen_port", "control_api_hostname"]
 
 
 def test_a_field_type_the_tree_cannot_describe_is_refused() -> None:

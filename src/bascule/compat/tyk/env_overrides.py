@@ -20,7 +20,7 @@ Rules:
   (`omits_config_file`); bascule then starts from its embedded defaults, not Tyk's zero config.
 - A `TYK_GW_*` variable that names no leaf is reported once as a warning and ignored.
 - A value that cannot be parsed is a problem with `file` None and `json_path` the variable's name;
-  the message names the JSON path it was meant for.
+  the message starts with the JSON path it was meant for, as validation problems blamed on a variable do.
 """
 
 from __future__ import annotations
@@ -77,19 +77,27 @@ def _walk_leaves(
             yield EnvLeaf(path, tyk_name, documented_name, node)
 
 
-@functools.cache
 def env_leaves(model: type[BaseModel]) -> tuple[EnvLeaf, ...]:
-    """Every overridable field of `model`, depth first in declaration order."""
+    """Every overridable field of `model`, depth first in declaration order (computed once per model)."""
+    return _cached_env_leaves(model)
+
+
+@functools.cache
+def _cached_env_leaves(model: type[BaseModel]) -> tuple[EnvLeaf, ...]:
     return tuple(_walk_leaves(model, (), ENV_PREFIX, ENV_PREFIX))
 
 
-@functools.cache
 def env_names(model: type[BaseModel]) -> Mapping[str, tuple[str, ...]]:
-    """Every accepted variable name -> the JSON path it sets.
+    """Every accepted variable name -> the JSON path it sets (computed once per model).
 
     Raises ValueError when two paths would share a name (a model that cannot be overridden
     unambiguously is a programming error, caught by the tests of the model).
     """
+    return _cached_env_names(model)
+
+
+@functools.cache
+def _cached_env_names(model: type[BaseModel]) -> Mapping[str, tuple[str, ...]]:
     names: dict[str, tuple[str, ...]] = {}
     for leaf in env_leaves(model):
         for name in leaf.names:
@@ -130,7 +138,7 @@ def apply_env_overrides(
         try:
             value = parse_env_value(leaf.node, environ[chosen])
         except ValueError as error:
-            problems.append(ConfigProblem(None, chosen, f"{error} (for {format_json_path(leaf.json_path)})"))
+            problems.append(ConfigProblem(None, chosen, f"{format_json_path(leaf.json_path)}: {error}"))
             continue
         if _set_at(result, leaf.json_path, value):
             origins[leaf.json_path] = chosen

@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
@@ -132,10 +133,15 @@ def _node(name: str, info: FieldInfo) -> FieldNode:
     raise TypeError(f"{name}: unsupported field type {info.annotation!r} in a Tyk config model")
 
 
-@functools.cache
 def fields_of(model: type[BaseModel]) -> Mapping[str, FieldNode]:
-    """The fields of `model` by JSON key, in declaration order."""
-    return {node.json_key: node for node in (_node(n, i) for n, i in model.model_fields.items())}
+    """The fields of `model` by JSON key, in declaration order (computed once per model)."""
+    return _cached_fields_of(model)
+
+
+@functools.cache
+def _cached_fields_of(model: type[BaseModel]) -> Mapping[str, FieldNode]:
+    nodes = (_node(name, info) for name, info in model.model_fields.items())
+    return MappingProxyType({node.json_key: node for node in nodes})
 
 
 def node_at(model: type[BaseModel], path: JsonPath) -> FieldNode | None:
