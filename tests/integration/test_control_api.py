@@ -77,39 +77,40 @@ async def test_create_reload_proxy_update_delete(
 ) -> None:
     gateway = await gateway_factory([])
     port = gateway.ports["main"]
-    definition = classic_api("orders", "/orders/", upstream.url)
+    # Tyk also mounts every API under `/<api_id>/`: the id differs from the listen paths on purpose.
+    definition = classic_api("orders-api", "/orders/", upstream.url)
 
     created = await admin(port, "POST", "/tyk/apis", definition)
     assert created.status == 200
-    assert created.json() == {"key": "orders", "status": "ok", "action": "added"}
-    assert (gateway.settings.app_path / "orders.json").is_file()
+    assert created.json() == {"key": "orders-api", "status": "ok", "action": "added"}
+    assert (gateway.settings.app_path / "orders-api.json").is_file()
     assert (await fetch(port, "GET", "/orders/echo")).status == 404  # applies after a reload, as in Tyk
     assert (await admin(port, "POST", "/tyk/apis", definition)).status == 400
 
     reloaded = await admin(port, "GET", "/tyk/reload?block=true")
     assert reloaded.json() == {"status": "ok", "message": ""}
     assert (await admin(port, "GET", "/tyk/apis")).json() == [definition]
-    assert (await admin(port, "GET", "/tyk/apis/orders")).json() == definition
+    assert (await admin(port, "GET", "/tyk/apis/orders-api")).json() == definition
     proxied = await fetch(port, "GET", "/orders/echo")
     assert proxied.status == 200
     assert proxied.json()["target"] == "/echo"
 
-    moved = classic_api("orders", "/sales/", upstream.url)
-    updated = await admin(port, "PUT", "/tyk/apis/orders/", moved)
-    assert updated.json() == {"key": "orders", "status": "ok", "action": "modified"}
+    moved = classic_api("orders-api", "/sales/", upstream.url)
+    updated = await admin(port, "PUT", "/tyk/apis/orders-api/", moved)
+    assert updated.json() == {"key": "orders-api", "status": "ok", "action": "modified"}
     await admin(port, "GET", "/tyk/reload/group?block=true")
     assert (await fetch(port, "GET", "/sales/echo")).status == 200
     assert (await fetch(port, "GET", "/orders/echo")).status == 404
 
-    deleted = await admin(port, "DELETE", "/tyk/apis/orders")
-    assert deleted.json() == {"key": "orders", "status": "ok", "action": "deleted"}
-    assert not (gateway.settings.app_path / "orders.json").exists()
+    deleted = await admin(port, "DELETE", "/tyk/apis/orders-api")
+    assert deleted.json() == {"key": "orders-api", "status": "ok", "action": "deleted"}
+    assert not (gateway.settings.app_path / "orders-api.json").exists()
     await admin(port, "GET", "/tyk/reload?block=true")
     assert (await fetch(port, "GET", "/sales/echo")).status == 404
-    missing = await admin(port, "GET", "/tyk/apis/orders")
+    missing = await admin(port, "GET", "/tyk/apis/orders-api")
     assert missing.status == 404
     assert missing.json() == {"status": "error", "message": "API not found"}
-    assert (await admin(port, "DELETE", "/tyk/apis/orders")).status == 404
+    assert (await admin(port, "DELETE", "/tyk/apis/orders-api")).status == 404
 
 
 async def test_create_an_oas_api(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:

@@ -81,6 +81,12 @@ def _header(request: InboundRequest, lower_name: bytes) -> bytes | None:
 
 
 class ControlApi:
+    """The request handler for `/tyk/...` and the health endpoint (see the module rules).
+
+    An unexpected error in a handler is logged and answered 500 JSON; a client that hangs up while
+    sending its body gets no answer (the response is abandoned).
+    """
+
     def __init__(self, holder: SnapshotHolder, reloader: Reloader, max_body: int = MAX_BODY) -> None:
         self._holder = holder
         self._reloader = reloader
@@ -121,8 +127,9 @@ class ControlApi:
         writer.send_head(reply.status, reason_phrase(reply.status), headers, len(body))
         writer.write(body)
         writer.end()
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
+        if writer.must_drain:
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
 
     async def wait_for_reloads(self) -> None:
         """Wait until the reloads started without `block=true` have finished (for an orderly stop)."""

@@ -93,7 +93,8 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._body_received = 0
         self._upgraded: BodyStream | None = None
         self._upgrade_request: InboundRequest | None = None
-        self._closing = False
+        self._lost = False
+        self._draining = False
         self._read_timer: asyncio.TimerHandle | None = None
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -111,7 +112,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._arm_read_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
+        self._lost = True
         self._cancel_read_timer()
         self._registry.discard(self)
         lost = ConnectionResetError("client closed the connection")
@@ -318,7 +319,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         if self._rejected is not None:
             self._send_rejection(self._rejected)
             return
-        if self._registry.closing or self._closing:
+        if self._registry.closing or self._draining:
             transport.close()
             return
         self._resume(_PAUSE_PIPELINE)
@@ -369,7 +370,7 @@ class Http1ServerProtocol(asyncio.Protocol):
     async def drain(self) -> None:
         if not self.write_paused:
             return
-        if self._closing:
+        if self._lost:
             raise ConnectionResetError("client closed the connection")
         waiter = self._loop.create_future()
         self._drain_waiter = waiter
@@ -410,11 +411,11 @@ class Http1ServerProtocol(asyncio.Protocol):
         self.abort()
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._closing:
+        if self._transport is not None and not self._lost:
             self._transport.write(data)
 
     def close_when_idle(self) -> None:
-        self._closing = True
+        self._draining = True
         if self._active is None and not self._pending and self._transport is not None:
             self._transport.close()
 

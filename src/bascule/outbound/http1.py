@@ -136,7 +136,6 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            self._switched = True
             assert self.body is not None
             self.body.feed(data[upgrade.args[0] :])
         except httptools.HttpParserError as exc:
@@ -189,6 +188,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._skipping_interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             return
         self._cancel_timer()
+        if status == 101:
+            self._switched = True  # from here the body stream carries the other protocol's bytes
         chunked = False
         listed = NO_TOKENS
         for name, value in self._headers:

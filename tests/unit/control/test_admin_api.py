@@ -17,7 +17,7 @@ from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.admin_replies import INVALID_KEY
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.errors import ClientProtocolError
-from bascule.inbound.request import InboundRequest
+from bascule.inbound.request import InboundRequest, RawChannel
 from bascule.runtime.build import build_snapshot
 from bascule.runtime.snapshot import SnapshotHolder
 
@@ -51,8 +51,13 @@ class FakeWriter:
     def write(self, data: bytes) -> None:
         self.body += data
 
+    must_drain = False
+
     async def drain(self) -> None:
         pass
+
+    def switch_protocols(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> RawChannel:
+        raise AssertionError("the control API never switches protocols")
 
     def end(self) -> None:
         self.ended = True
@@ -329,3 +334,12 @@ async def test_a_blocking_reload_survives_the_client_hanging_up(app_path: Path) 
     release.set()
     await asyncio.wait_for(api.wait_for_reloads(), 10)
     assert holder.current.generation == 2
+
+
+async def test_an_unexpected_error_is_a_json_500(app_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    api, holder = make_api(app_path)
+    holder.current = None  # type: ignore[assignment]  # breaks every handler that reads the snapshot
+    writer = await call(api, make_request("GET", "/tyk/apis", KEY))
+    assert writer.status == 500
+    assert writer.json() == {"status": "error", "message": "Internal error"}
+    assert "control API: GET /tyk/apis failed" in caplog.text
