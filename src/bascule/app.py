@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.config.gateway import GatewaySettings
-from bascule.control.admin_api import ControlApi
+from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import ConnectionRegistry, Http1ServerProtocol
-from bascule.inbound.request import InboundRequest, RequestHandler, ResponseWriter
+from bascule.messages import InboundRequest, RequestHandler, ResponseWriter
 from bascule.outbound.connect import DirectConnector
 from bascule.outbound.pool import ConnectionPool
 from bascule.outbound.tls import verified_client_context
@@ -65,17 +65,16 @@ class Gateway:
             log.warning("%s", problem)
         self.holder = SnapshotHolder(snapshot)
         self.reloader = Reloader(self.holder, read_definitions)
-        self.reloader.initial(loaded.apis)
         self._pool = ConnectionPool(DirectConnector(verified_client_context()))
         proxy = HttpProxy(self.holder, self._pool)
         control = ControlApi(self.holder, self.reloader)
+        if not control_api_enabled(settings):
+            log.warning("the control API is disabled: tyk.conf sets no secret (DECISIONS §20)")
         limits = settings.http_server
         loop = asyncio.get_running_loop()
         host = settings.listen_address or None
         separate_control = settings.control_api_port and settings.control_api_port != settings.listen_port
-        main_handler = (
-            proxy if separate_control else control_first(control, proxy, settings.health_check_endpoint_name)
-        )
+        main_handler = proxy if separate_control else control_first(control, proxy, settings.health_check_endpoint_name)
         ports: dict[str, int] = {}
 
         def serve(handler: RequestHandler) -> Http1ServerProtocol:
@@ -86,9 +85,7 @@ class Gateway:
         ports["main"] = main.sockets[0].getsockname()[1]
         if separate_control:
             control_host = settings.control_api_hostname or host
-            ctl = await loop.create_server(
-                lambda: serve(control), control_host, settings.control_api_port, backlog=128
-            )
+            ctl = await loop.create_server(lambda: serve(control), control_host, settings.control_api_port, backlog=128)
             self._servers.append(ctl)
             ports["control"] = ctl.sockets[0].getsockname()[1]
         self.ports = ports

@@ -22,13 +22,9 @@ EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bascule", description="An API gateway that runs Tyk's configuration."
-    )
+    parser = argparse.ArgumentParser(prog="bascule", description="An API gateway that runs Tyk's configuration.")
     parser.add_argument("--version", action="version", version=f"bascule {__version__}")
-    parser.add_argument(
-        "--conf", type=Path, default=None, help="path to tyk.conf (default: embedded defaults)"
-    )
+    parser.add_argument("--conf", type=Path, default=None, help="path to tyk.conf (default: embedded defaults)")
     commands = parser.add_subparsers(dest="command")
     check = commands.add_parser("check", help="validate tyk.conf and every API definition, open no socket")
     check.add_argument("--conf", type=Path, default=None, dest="check_conf")

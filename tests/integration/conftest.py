@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import uvloop
+from upstream_peer import UpstreamPeer
 
 from bascule.app import Gateway
 from bascule.config.gateway import GatewaySettings, HttpServerSettings
-from upstream_peer import UpstreamPeer
 
 SECRET = "integration-secret-0123456789abcdef"
 
@@ -41,9 +41,7 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def start(
-        apis: list[dict[str, Any]], http: HttpServerSettings | None = None, **settings: Any
-    ) -> Gateway:
+    async def start(apis: list[dict[str, Any]], http: HttpServerSettings | None = None, **settings: Any) -> Gateway:
         app_path = tmp_path / f"apps{len(started)}"
         app_path.mkdir()
         for api in apis:

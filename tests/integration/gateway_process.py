@@ -64,9 +64,7 @@ class GatewayProcess:
         async with asyncio.timeout(timeout):
             while True:
                 if self.process.returncode is not None:
-                    raise RuntimeError(
-                        f"gateway exited with {self.process.returncode}: {await self.output()}"
-                    )
+                    raise RuntimeError(f"gateway exited with {self.process.returncode}: {await self.output()}")
                 try:
                     _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                     writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -66,9 +67,7 @@ class RawClient:
             headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if line]
             response = Response(status=int(status), headers=headers, body=b"")  # type: ignore[arg-type]
             connection = (response.header("Connection") or "").lower()
-            response.keep_alive = connection != "close" and (
-                version == "HTTP/1.1" or connection == "keep-alive"
-            )
+            response.keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
             if head or response.status in (204, 304) or 100 <= response.status < 200:
                 return response
             length = response.header("Content-Length")
@@ -102,10 +101,8 @@ class RawClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 async def fetch(port: int, method: str, target: str, **kwargs: Any) -> Response:

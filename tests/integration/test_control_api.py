@@ -72,9 +72,7 @@ async def test_hello_on_the_main_port(gateway_factory: GatewayFactory, upstream:
     assert [p["file"] for p in warned["details"]["apis"]["problems"]] == ["broken.json"]
 
 
-async def test_create_reload_proxy_update_delete(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_create_reload_proxy_update_delete(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gateway = await gateway_factory([])
     port = gateway.ports["main"]
     # Tyk also mounts every API under `/<api_id>/`: the id differs from the listen paths on purpose.
@@ -150,9 +148,7 @@ async def test_reload_without_block_answers_before_the_api_serves(
             await asyncio.sleep(0.02)
 
 
-async def test_bodies_over_the_limit_and_100_continue(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_bodies_over_the_limit_and_100_continue(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     port = (await gateway_factory([])).ports["main"]
     client = await RawClient.connect(port)
     try:

@@ -7,11 +7,11 @@ import socket
 import time
 
 import pytest
-
-from bascule.config.gateway import HttpServerSettings
 from conftest import GatewayFactory, classic_api
 from http_client import RawClient, fetch
 from upstream_peer import UpstreamPeer
+
+from bascule.config.gateway import HttpServerSettings
 
 
 def closed_port() -> int:
@@ -47,9 +47,7 @@ async def test_upstream_timeout_is_504(gateway_factory: GatewayFactory, upstream
     assert 0.45 < elapsed < 1.5
 
 
-async def test_healthy_api_unaffected_by_a_hanging_one(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_healthy_api_unaffected_by_a_hanging_one(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("a", "/a/", upstream.url)], proxy_default_timeout=2)
     port = gw.ports["main"]
     hanging = [asyncio.ensure_future(fetch(port, "GET", "/a/hang")) for _ in range(20)]
@@ -84,9 +82,7 @@ async def test_body_over_limit_is_413(gateway_factory: GatewayFactory, upstream:
     assert upstream.requests == []
     client = await RawClient.connect(gw.ports["main"])
     await client.send(
-        b"POST /a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n"
-        + b"z" * 1001
-        + b"\r\n0\r\n\r\n"
+        b"POST /a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n" + b"z" * 1001 + b"\r\n0\r\n\r\n"
     )
     assert (await client.read_response()).status == 413
     assert await client.is_closed()
@@ -139,12 +135,8 @@ async def test_valid_request_before_a_rejected_one_is_answered(
     assert [r.target for r in upstream.requests] == ["/slow/100"]
 
 
-async def test_slow_client_is_cut_off_by_read_timeout(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
-    gw = await gateway_factory(
-        [classic_api("a", "/a/", upstream.url)], http=HttpServerSettings(read_timeout=0.3)
-    )
+async def test_slow_client_is_cut_off_by_read_timeout(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("a", "/a/", upstream.url)], http=HttpServerSettings(read_timeout=0.3))
     client = await RawClient.connect(gw.ports["main"])
     await client.send(b"GET /a/ HTTP/1.1\r\nHost: a\r\n")  # never finishes its head
     assert await client.is_closed(timeout=2)
@@ -154,9 +146,7 @@ async def test_slow_client_is_cut_off_by_read_timeout(
 async def test_expect_100_continue(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("a", "/a/", upstream.url)])
     client = await RawClient.connect(gw.ports["main"])
-    await client.send(
-        b"POST /a/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
-    )
+    await client.send(b"POST /a/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
     interim = await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), 2)
     assert interim.startswith(b"HTTP/1.1 100 Continue")
     await client.send(b"hello")

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import GatewayFactory, classic_api
 from http_client import RawClient, fetch
 from upstream_peer import UpstreamPeer
 
 
-async def test_strip_listen_path_users_example(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_strip_listen_path_users_example(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory(
         [
             classic_api("users", "/users/", f"{upstream.url}/user-service"),
-            classic_api(
-                "users-nostrip", "/users-raw/", f"{upstream.url}/user-service", strip_listen_path=False
-            ),
+            classic_api("users-nostrip", "/users-raw/", f"{upstream.url}/user-service", strip_listen_path=False),
         ]
     )
     port = gw.ports["main"]
@@ -28,9 +23,7 @@ async def test_strip_listen_path_users_example(
     assert kept.json()["target"] == "/user-service/users-raw/1234/profile"
 
 
-async def test_query_merge_host_and_forwarded_headers(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_query_merge_host_and_forwarded_headers(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("q", "/q/", f"{upstream.url}/base?fixed=1")])
     response = await fetch(
         gw.ports["main"],
@@ -61,9 +54,7 @@ async def test_no_route_is_404_json(gateway_factory: GatewayFactory, upstream: U
     assert response.json() == {"error": "Not Found"}
 
 
-async def test_keep_alive_reuses_upstream_connection(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_keep_alive_reuses_upstream_connection(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("k", "/k/", upstream.url)])
     client = await RawClient.connect(gw.ports["main"])
     for _ in range(20):
@@ -72,13 +63,13 @@ async def test_keep_alive_reuses_upstream_connection(
     assert upstream.connections == 1
 
 
-async def test_pipelined_requests_answered_in_order(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_pipelined_requests_answered_in_order(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("p", "/p/", upstream.url)])
     client = await RawClient.connect(gw.ports["main"])
     await client.send(
-        b"GET /p/slow/200 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/one HTTP/1.1\r\nHost: a\r\n\r\nGET /p/two HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /p/slow/200 HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /p/one HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /p/two HTTP/1.1\r\nHost: a\r\n\r\n"
     )
     targets = [(await client.read_response()).json()["target"] for _ in range(3)]
     assert targets == ["/slow/200", "/one", "/two"]
@@ -93,9 +84,7 @@ async def test_response_framings(gateway_factory: GatewayFactory, upstream: Upst
     assert response.body == b"x" * 300000
 
 
-async def test_http10_client_gets_close_delimited_body(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_http10_client_gets_close_delimited_body(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("v", "/v/", upstream.url)])
     client = await RawClient.connect(gw.ports["main"])
     await client.send(b"GET /v/chunked/1000 HTTP/1.0\r\n\r\n")
@@ -105,17 +94,13 @@ async def test_http10_client_gets_close_delimited_body(
     await client.close()
 
 
-async def test_post_body_content_length_and_chunked(
-    gateway_factory: GatewayFactory, upstream: UpstreamPeer
-) -> None:
+async def test_post_body_content_length_and_chunked(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory([classic_api("b", "/b/", upstream.url)])
     body = b"y" * 200_000
     response = await fetch(gw.ports["main"], "POST", "/b/echo", body=body)
     assert response.json()["body_size"] == len(body)
     client = await RawClient.connect(gw.ports["main"])
-    await client.send(
-        b"POST /b/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-    )
+    await client.send(b"POST /b/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
     chunked = await client.read_response()
     assert chunked.json()["body_size"] == 5
     await client.close()

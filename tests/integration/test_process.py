@@ -13,26 +13,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from conftest import classic_api
-from gateway_process import GatewayProcess, write_config
+from gateway_process import GatewayProcess, free_port, write_config
 from http_client import RawClient, fetch
 from upstream_peer import UpstreamPeer
 
 
 @pytest.fixture
 async def running(tmp_path: Path, upstream: UpstreamPeer) -> AsyncIterator[GatewayProcess]:
-    conf = write_config(
-        tmp_path, [classic_api("a", "/a/", upstream.url)], graceful_shutdown_timeout_duration=5
-    )
+    conf = write_config(tmp_path, [classic_api("a", "/a/", upstream.url)], graceful_shutdown_timeout_duration=5)
     gateway = await GatewayProcess.start(conf)
     yield gateway
     await gateway.stop()
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bascule", *args],
         capture_output=True,
@@ -52,9 +47,7 @@ def test_check_accepts_a_good_config(tmp_path: Path) -> None:
 
 
 def test_check_reports_file_and_json_path_and_exits_2(tmp_path: Path) -> None:
-    conf = write_config(
-        tmp_path, [classic_api("a", "/a/", "not a url")], http_server_options={"read_timeout": "x"}
-    )
+    conf = write_config(tmp_path, [classic_api("a", "/a/", "not a url")], http_server_options={"read_timeout": "x"})
     result = run_cli("check", "--conf", str(conf))
     assert result.returncode == 2
     assert f"{conf}: $.http_server_options.read_timeout" in result.stderr
@@ -78,15 +71,11 @@ def test_env_override_wins_over_file_in_both_spellings(tmp_path: Path) -> None:
     conf = write_config(tmp_path, [])
     bad = run_cli("check", "--conf", str(conf), env={"TYK_GW_HTTPSERVEROPTIONS_READTIMEOUT": "soon"})
     assert bad.returncode == 2 and "TYK_GW_HTTPSERVEROPTIONS_READTIMEOUT" in bad.stderr
-    documented = run_cli(
-        "check", "--conf", str(conf), env={"TYK_GW_HTTP_SERVER_OPTIONS_READ_TIMEOUT": "soon"}
-    )
+    documented = run_cli("check", "--conf", str(conf), env={"TYK_GW_HTTP_SERVER_OPTIONS_READ_TIMEOUT": "soon"})
     assert documented.returncode == 2 and "TYK_GW_HTTP_SERVER_OPTIONS_READ_TIMEOUT" in documented.stderr
 
 
 async def test_env_override_changes_the_listen_port(tmp_path: Path, upstream: UpstreamPeer) -> None:
-    from gateway_process import free_port
-
     conf = write_config(tmp_path, [classic_api("a", "/a/", upstream.url)])
     port = free_port()
     settings = json.loads(conf.read_text())
@@ -120,9 +109,7 @@ async def test_sigterm_drains_requests_in_flight_and_exits_0(running: GatewayPro
         await fetch(running.port, "GET", "/a/x")
 
 
-async def test_sighup_reloads_definitions(
-    tmp_path: Path, running: GatewayProcess, upstream: UpstreamPeer
-) -> None:
+async def test_sighup_reloads_definitions(tmp_path: Path, running: GatewayProcess, upstream: UpstreamPeer) -> None:
     assert (await fetch(running.port, "GET", "/b/x")).status == 404
     (tmp_path / "apps" / "b.json").write_text(json.dumps(classic_api("b", "/b/", upstream.url)))
     running.signal(signal.SIGHUP)

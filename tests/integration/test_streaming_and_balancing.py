@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import hashlib
 import resource
 
 import pytest
 import websockets
-
-from bascule.config.gateway import HttpServerSettings
 from conftest import GatewayFactory, classic_api
 from http_client import RawClient, fetch
 from upstream_peer import UpstreamPeer
+
+from bascule.config.gateway import HttpServerSettings
 
 
 async def test_websocket_upgrade_passes_through(gateway_factory: GatewayFactory) -> None:

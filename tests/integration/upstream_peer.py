@@ -133,9 +133,7 @@ class UpstreamPeer:
             await writer.drain()
             return False
         elif kind == "ws":
-            writer.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-            )
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
@@ -154,8 +152,7 @@ class UpstreamPeer:
                 }
             ).encode()
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
-                % (len(body), body)
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
             )
         await writer.drain()
         return keep_alive

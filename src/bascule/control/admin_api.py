@@ -48,8 +48,7 @@ from bascule.control.admin_replies import (
 from bascule.control.admin_routes import Route, RouteMiss, match_route, normalise_path
 from bascule.control.reloader import Reloader
 from bascule.errors import ClientProtocolError
-from bascule.inbound.request import InboundRequest, ResponseWriter
-from bascule.inbound.response import reason_phrase
+from bascule.messages import InboundRequest, ResponseWriter, reason_phrase
 from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 
 log = logging.getLogger("bascule.control")

@@ -163,17 +163,17 @@ class ApiDefinitions:
 
     async def index(self, definition_format: DefinitionFormat, call: AdminCall) -> Reply:
         listed = _RULES[definition_format].listed
-        apis = self._holder.current.apis.values()
-        return Reply(200, [api.settings.definition for api in apis if api.settings.format in listed])
+        apis = self._holder.current.definitions.values()
+        return Reply(200, [api.definition for api in apis if api.format in listed])
 
     async def show(self, definition_format: DefinitionFormat, call: AdminCall) -> Reply:
-        api = self._holder.current.apis.get(call.params["id"])
+        api = self._holder.current.definitions.get(call.params["id"])
         if api is None:
             return error_reply(404, API_NOT_FOUND)
         refusal = _RULES[definition_format].wrong_api_get
-        if refusal is not None and api.settings.format != definition_format:
+        if refusal is not None and api.format != definition_format:
             return error_reply(400, refusal)
-        return Reply(200, api.settings.definition)
+        return Reply(200, api.definition)
 
     async def create(self, definition_format: DefinitionFormat, call: AdminCall) -> Reply:
         rules = _RULES[definition_format]
@@ -190,11 +190,9 @@ class ApiDefinitions:
         if not is_safe_api_id(api_id):
             return error_reply(400, INVALID_API_ID)
         async with self._writing:
-            loaded = api_id in self._holder.current.apis
+            loaded = api_id in self._holder.current.definitions
             app_path = self._holder.current.gateway.app_path
-            return await asyncio.to_thread(
-                _create_file, app_path, api_id, definition_format, document, loaded
-            )
+            return await asyncio.to_thread(_create_file, app_path, api_id, definition_format, document, loaded)
 
     async def update(self, definition_format: DefinitionFormat, call: AdminCall) -> Reply:
         rules = _RULES[definition_format]
@@ -217,9 +215,7 @@ class ApiDefinitions:
         async with self._writing:
             loaded = self._loaded(api_id)
             app_path = self._holder.current.gateway.app_path
-            return await asyncio.to_thread(
-                _replace_file, app_path, api_id, definition_format, document, loaded
-            )
+            return await asyncio.to_thread(_replace_file, app_path, api_id, definition_format, document, loaded)
 
     async def delete(self, call: AdminCall) -> Reply:
         api_id = call.params["id"]
@@ -229,8 +225,7 @@ class ApiDefinitions:
             return await asyncio.to_thread(_remove_file, app_path, api_id, loaded)
 
     def _loaded(self, api_id: str) -> ApiSettings | None:
-        api = self._holder.current.apis.get(api_id)
-        return api.settings if api is not None else None
+        return self._holder.current.definitions.get(api_id)
 
     def _document_in_format(self, body: bytes, definition_format: DefinitionFormat) -> Document | Reply:
         document = parse_document(body)

@@ -14,12 +14,8 @@ REQUEST_MALFORMED = "Request malformed"
 INVALID_API_ID = "invalid API ID"
 API_ALREADY_EXISTS = "API already exists"
 ID_MISMATCH = "Request APIID does not match that in Definition! For Update operations these must match."
-CLASSIC_EXPECTED = (
-    "this API endpoint only supports Tyk Classic APIs; please use the appropriate Tyk OAS API endpoint"
-)
-OAS_BODY_ON_CLASSIC = (
-    "the supplied API definition is in OAS format, please use the Tyk classic format for this API"
-)
+CLASSIC_EXPECTED = "this API endpoint only supports Tyk Classic APIs; please use the appropriate Tyk OAS API endpoint"
+OAS_BODY_ON_CLASSIC = "the supplied API definition is in OAS format, please use the Tyk classic format for this API"
 OAS_GET_FOR_CLASSIC = "the requested API definition is in Tyk classic format, please use old api endpoint"
 OAS_EXTENSION_MISSING = "the payload should contain x-tyk-api-gateway"
 NOT_FOUND = "Not found"

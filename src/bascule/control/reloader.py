@@ -41,9 +41,7 @@ def keep_last_good(
     for api in previous:
         if api.source in broken_files and api.api_id not in loaded_ids:
             apis.append(api)
-            problems.append(
-                ConfigProblem(api.source, "$", f"keeping the last good version of API {api.api_id!r}")
-            )
+            problems.append(ConfigProblem(api.source, "$", f"keeping the last good version of API {api.api_id!r}"))
     return apis, problems
 
 
@@ -53,12 +51,8 @@ class Reloader:
         self._source = source
         self._lock = asyncio.Lock()
         self._generation = holder.current.generation
-        self._served: tuple[ApiSettings, ...] = tuple(r.settings for r in holder.current.apis.values())
+        self._served: tuple[ApiSettings, ...] = tuple(holder.current.definitions.values())
         self._pending: asyncio.Future[Snapshot] | None = None
-
-    def initial(self, apis: Sequence[ApiSettings]) -> None:
-        """Remember every API of the first load (inactive ones included) as last good."""
-        self._served = tuple(apis)
 
     async def reload(self) -> Snapshot:
         """Build and swap a new snapshot; concurrent callers share the next build."""
@@ -69,9 +63,11 @@ class Reloader:
         async with self._lock:
             try:
                 snapshot = await asyncio.to_thread(self._build)
-            except Exception as exc:
-                log.exception("reload failed; the running configuration keeps serving")
-                pending.set_exception(exc)
+            except BaseException as exc:
+                # Cancelled or failed: whoever shares this build must not wait for ever.
+                if not isinstance(exc, asyncio.CancelledError):
+                    log.exception("reload failed; the running configuration keeps serving")
+                pending.set_exception(exc if isinstance(exc, Exception) else RuntimeError("reload cancelled"))
                 pending.exception()  # retrieved: callers that wait see it, nobody else is warned
                 raise
             self._holder.swap(snapshot)

@@ -92,13 +92,14 @@ def forwarded_request_headers(
     return out
 
 
-def forwarded_response_headers(
-    headers: Sequence[Header], listed: frozenset[bytes] = NO_TOKENS
-) -> list[Header]:
+def forwarded_response_headers(headers: Sequence[Header], listed: frozenset[bytes] = NO_TOKENS) -> list[Header]:
     """The upstream's response headers without hop-by-hop ones, those named in `Connection`, or framing."""
     return [(n, v) for n, v in headers if (ln := n.lower()) not in _RESPONSE_DROPPED and ln not in listed]
 
 
+_HEADER_LINE = b"%s: %s\r\n"
+
+
 def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:
     """A serialised HTTP/1.1 message head."""
-    return first_line + b"\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in headers) + b"\r\n"
+    return first_line + b"\r\n" + b"".join(map(_HEADER_LINE.__mod__, headers)) + b"\r\n"

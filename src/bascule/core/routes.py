@@ -53,9 +53,7 @@ def listen_path_pattern(listen_path: str) -> re.Pattern[str] | None:
     if not _PARAM.search(listen_path):
         return None
     parts = _PARAM.split(listen_path)
-    return re.compile(
-        "".join(re.escape(p) + ("[^/]+" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
-    )
+    return re.compile("".join(re.escape(p) + ("[^/]+" if i < len(parts) - 1 else "") for i, p in enumerate(parts)))
 
 
 class _Layer(Generic[T]):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
+
+# Go's url.Parse rejects what urlsplit lets through (`exa mple.com`, `[::1]x:80`): host, then an optional port.
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:[0-9]*)?")
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "h2c": 80, "tcp": 0, "tls": 0}
 WIRE_SCHEMES = {"ws": "http", "wss": "https", "h2c": "http"}
@@ -67,6 +71,8 @@ def parse_target(url: str) -> UpstreamTarget:
     host = parts.hostname
     if not host:
         raise ValueError(f"upstream URL {url!r} has no host")
+    if not _HOST_PORT.fullmatch(parts.netloc.rpartition("@")[2]):
+        raise ValueError(f"upstream URL {url!r} has an invalid host or port")
     try:
         explicit_port = parts.port
     except ValueError as exc:

@@ -14,18 +14,19 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
 from collections import deque
+from typing import cast
 
 import httptools
 
 from bascule.bodies import BodyStream
 from bascule.config.gateway import HttpServerSettings
 from bascule.core.headers import listed_in_connection
+from bascule.deadlines import Deadline
 from bascule.errors import ClientProtocolError
-from bascule.inbound.request import InboundRequest, RequestHandler
-from bascule.inbound.response import Http1ResponseWriter, error_response
+from bascule.inbound.response import Http1ResponseWriter
+from bascule.messages import InboundRequest, RequestHandler, error_response
 
 log = logging.getLogger("bascule.inbound")
 
@@ -95,7 +96,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._upgrade_request: InboundRequest | None = None
         self._lost = False
         self._draining = False
-        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_deadline = Deadline(self._loop, self._on_read_timeout)
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_timer: asyncio.TimerHandle | None = None
@@ -113,7 +114,7 @@ class Http1ServerProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self._cancel_read_timer()
+        self._read_deadline.close()
         self._registry.discard(self)
         lost = ConnectionResetError("client closed the connection")
         if self._building is not None and self._building.body is not None:
@@ -168,7 +169,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._building = request
         self._header_bytes = 0
         self._body_received = 0
-        if self._read_timer is None:
+        if not self._read_deadline.is_set:
             self._arm_read_timer()
 
     def on_url(self, url: bytes) -> None:
@@ -183,10 +184,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         assert request is not None
         self._header_bytes += len(name) + len(value) + 4
         headers = request.headers
-        if (
-            self._header_bytes > self._limits.max_header_bytes
-            or len(headers) >= self._limits.max_header_count
-        ):
+        if self._header_bytes > self._limits.max_header_bytes or len(headers) >= self._limits.max_header_count:
             self._fail(431, "Request Header Fields Too Large")
         headers.append((name, value))
 
@@ -246,6 +244,9 @@ class Http1ServerProtocol(asyncio.Protocol):
             request.query = target[question + 1 :].decode("latin-1")
         else:
             request.path = target.decode("latin-1")
+        self._read_framing_headers(request)
+
+    def _read_framing_headers(self, request: InboundRequest) -> None:
         hosts = 0
         for name, value in request.headers:
             if len(name) == 4 and name.lower() == b"host":
@@ -299,12 +300,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if (
-            not writer.finished
-            or writer.closes_connection
-            or request.upgrade
-            or request is self._rejected_request
-        ):
+        if not writer.finished or writer.closes_connection or request.upgrade or request is self._rejected_request:
             # An upgrade request not switched leaves the parser in pass-through mode: start afresh.
             transport.close()
             return
@@ -387,17 +383,12 @@ class Http1ServerProtocol(asyncio.Protocol):
 
     # -- timers and closing ------------------------------------------------------------------------
     def _arm_read_timer(self) -> None:
-        self._cancel_read_timer()
-        if self._limits.read_timeout > 0:
-            self._read_timer = self._loop.call_later(self._limits.read_timeout, self._on_read_timeout)
+        self._read_deadline.set_in(self._limits.read_timeout)
 
     def _cancel_read_timer(self) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
+        self._read_deadline.clear()
 
     def _on_read_timeout(self) -> None:
-        self._read_timer = None
         if self._active is None and not self._pending and self._transport is not None:
             if self._building is not None:
                 log.debug("client %s too slow to send its request; closing", self._client_ip.decode())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from bascule.bodies import BodyStream
 from bascule.core.headers import Header, encode_head
-from bascule.inbound.request import InboundRequest, RawChannel
+from bascule.messages import InboundRequest, RawChannel, reason_phrase
 
 if TYPE_CHECKING:
     from bascule.inbound.http1 import Http1ServerProtocol
@@ -16,18 +14,6 @@ if TYPE_CHECKING:
 _NO_BODY_STATUSES = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JSON = b"application/json"
-
-
-def reason_phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b""
-
-
-def error_response(status: int, message: str) -> tuple[int, bytes]:
-    """A gateway-made error: `{"error": "<message>"}` (DECISIONS §18)."""
-    return status, json.dumps({"error": message}).encode()
 
 
 class Http1ResponseWriter:
@@ -39,10 +25,10 @@ class Http1ResponseWriter:
         "_continue_sent",
         "_head_only",
         "_pending_head",
-        "request",
         "_until_close",
         "closes_connection",
         "finished",
+        "request",
         "started",
         "switched",
     )
@@ -65,9 +51,7 @@ class Http1ResponseWriter:
             self._continue_sent = True
             self._connection.write(_CONTINUE)
 
-    def send_head(
-        self, status: int, reason: bytes, headers: list[Header], content_length: int | None
-    ) -> None:
+    def send_head(self, status: int, reason: bytes, headers: list[Header], content_length: int | None) -> None:
         assert not self.started, "response head sent twice"
         self.started = True
         request = self.request

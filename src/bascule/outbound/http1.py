@@ -8,13 +8,14 @@ response was read to its end and both sides allow keep-alive; anything else clos
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 
 from bascule.bodies import BodyStream
 from bascule.core.headers import NO_TOKENS, Header, listed_in_connection
+from bascule.deadlines import Deadline
 from bascule.errors import UpstreamProtocolError, UpstreamTimeout
 
 
@@ -50,7 +51,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_request = False
         self._needs_new_parser = False
         self._switched = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._response_deadline = Deadline(self._loop, self._on_response_timeout)
         self._exchanges = 0
         self._closed = False
         self._complete = True
@@ -63,12 +64,7 @@ class UpstreamConnection(asyncio.Protocol):
     @property
     def is_reusable(self) -> bool:
         """Open, between exchanges, with nothing unread."""
-        return (
-            not self._closed
-            and self._complete
-            and self.transport is not None
-            and not self.transport.is_closing()
-        )
+        return not self._closed and self._complete and self.transport is not None and not self.transport.is_closing()
 
     @property
     def is_reused(self) -> bool:
@@ -106,8 +102,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def arm_response_timeout(self, seconds: float) -> None:
         """From now, the response head must arrive within `seconds` (Go's ResponseHeaderTimeout)."""
-        if seconds > 0 and self._head is None and not self._closed:
-            self._timer = self._loop.call_later(seconds, self._on_response_timeout)
+        if self._head is None and not self._closed:
+            self._response_deadline.set_in(seconds)
 
     async def response_head(self) -> ResponseHead:
         assert self._head_waiter is not None
@@ -149,7 +145,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self._cancel_timer()
+        self._response_deadline.close()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("upstream closed the connection"))
@@ -250,14 +246,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.body.feed_error(error)
 
     def _on_response_timeout(self) -> None:
-        self._timer = None
         self._fail(UpstreamTimeout("response"))
         self.abort()
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._response_deadline.clear()
 
     def _pause_reading(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -18,18 +18,14 @@ SWEEP_INTERVAL = 5.0
 
 
 class ConnectionPool:
-    def __init__(
-        self, connector: DirectConnector, max_idle_per_origin: int = 128, idle_timeout: float = 90.0
-    ) -> None:
+    def __init__(self, connector: DirectConnector, max_idle_per_origin: int = 128, idle_timeout: float = 90.0) -> None:
         self._connector = connector
         self._idle: dict[Origin, deque[UpstreamConnection]] = {}
         self._max_idle = max_idle_per_origin
         self._idle_timeout = idle_timeout
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def acquire(
-        self, origin: Origin, connect_timeout: float, fresh: bool = False
-    ) -> UpstreamConnection:
+    async def acquire(self, origin: Origin, connect_timeout: float, fresh: bool = False) -> UpstreamConnection:
         """A connection ready for one exchange; `fresh` skips idle ones (a retry after a stale reuse)."""
         idle = self._idle.get(origin)
         if idle and not fresh:

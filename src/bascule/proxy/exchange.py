@@ -15,7 +15,7 @@ from bascule.bodies import BodyStream
 from bascule.core.headers import Header, forwarded_response_headers
 from bascule.core.upstream_url import Origin
 from bascule.errors import UpstreamProtocolError
-from bascule.inbound.request import InboundRequest, ResponseWriter
+from bascule.messages import InboundRequest, ResponseWriter
 from bascule.outbound.http1 import ResponseHead, UpstreamConnection
 from bascule.outbound.pool import ConnectionPool
 

@@ -20,8 +20,7 @@ from bascule.core.rewrite import (
     strip_listen_path_pattern,
 )
 from bascule.errors import ClientProtocolError, ProxyError, UpstreamProtocolError
-from bascule.inbound.request import InboundRequest, ResponseWriter
-from bascule.inbound.response import error_response, reason_phrase
+from bascule.messages import InboundRequest, ResponseWriter, error_response, reason_phrase
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
 from bascule.proxy.exchange import exchange
@@ -60,9 +59,7 @@ class HttpProxy:
             request_target = f"{upstream_path}?{query}" if query else upstream_path
             host = request.host if api.settings.preserve_host_header else target.host_header.encode()
             headers = _upstream_headers(request, host, options.enable_websockets)
-            head = encode_head(
-                b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers
-            )
+            head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
             await exchange(
                 self._pool,
                 origin=target.origin,

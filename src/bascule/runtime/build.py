@@ -51,9 +51,7 @@ def build_snapshot(
             disabled[api.api_id] = str(exc)
             found.append(ConfigProblem(api.source, "$", f"API {api.api_id!r} disabled: {exc}"))
     entries = [
-        RouteEntry(
-            api_id=r.settings.api_id, listen_path=r.settings.listen_path, domain=r.settings.domain, target=r
-        )
+        RouteEntry(api_id=r.settings.api_id, listen_path=r.settings.listen_path, domain=r.settings.domain, target=r)
         for r in runtimes.values()
     ]
     routes = RouteTable(entries, strict=gateway.http_server.enable_strict_routes)
@@ -64,4 +62,5 @@ def build_snapshot(
         problems=tuple(found),
         generation=generation,
         disabled=disabled,
+        definitions={api.api_id: api for api in apis},
     )

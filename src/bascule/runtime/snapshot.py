@@ -56,6 +56,8 @@ class Snapshot:
     generation: int = 0
     disabled: Mapping[str, str] = field(default_factory=dict)
     """api_id → reason, for APIs whose definition parsed but could not be built."""
+    definitions: Mapping[str, ApiSettings] = field(default_factory=dict)
+    """Every loaded definition by api_id, inactive and disabled ones included (the control API lists them)."""
 
 
 class SnapshotHolder:

@@ -104,9 +104,7 @@ def value_at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
         ),
     ],
 )
-def test_both_spellings_name_the_same_path(
-    tyk_name: str, documented_name: str, path: tuple[str, ...]
-) -> None:
+def test_both_spellings_name_the_same_path(tyk_name: str, documented_name: str, path: tuple[str, ...]) -> None:
     assert NAMES[tyk_name] == path
     assert NAMES[documented_name] == path
 
@@ -268,9 +266,7 @@ def test_every_name_of_every_leaf_round_trips() -> None:
         ({"TYK_GW_LISTENPORT": "3000", "TYK_GW_LISTEN_PORT": "3000"}, 3000, []),
     ],
 )
-def test_real_name_beats_documented_name_beats_file(
-    environ: dict[str, str], expected: int, ignored: list[str]
-) -> None:
+def test_real_name_beats_documented_name_beats_file(environ: dict[str, str], expected: int, ignored: list[str]) -> None:
     result = apply(environ, {"listen_port": 1000})
     assert result.document["listen_port"] == expected
     assert [warning.json_path for warning in result.warnings] == ignored
@@ -414,9 +410,7 @@ def test_all_bad_values_are_reported() -> None:
 
 
 def test_unknown_tyk_gw_variables_warn_once_each_and_others_are_ignored() -> None:
-    result = apply(
-        {"TYK_GW_ENABLEJSVM": "true", "TYK_GW_HTTPSERVEROPTIONS_USE_SSL": "1", "HOME": "/", "TYK_GWX": "1"}
-    )
+    result = apply({"TYK_GW_ENABLEJSVM": "true", "TYK_GW_HTTPSERVEROPTIONS_USE_SSL": "1", "HOME": "/", "TYK_GWX": "1"})
     assert result.warnings == (
         ConfigProblem(None, "TYK_GW_ENABLEJSVM", "unknown variable, ignored"),
         ConfigProblem(None, "TYK_GW_HTTPSERVEROPTIONS_USE_SSL", "unknown variable, ignored"),

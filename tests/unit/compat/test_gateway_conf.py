@@ -103,9 +103,7 @@ def test_a_full_document_keeps_every_section() -> None:
             },
             "ports_whitelist": {"tls": {"ports": [443], "ranges": [{"from": 8000, "to": 8100}]}},
             "security": {"certificates": {"upstream": {"*": "/certs/default.pem"}, "apis": ["a"]}},
-            "http_server_options": {
-                "certificates": [{"domain_name": "a.com", "cert_file": "c", "key_file": "k"}]
-            },
+            "http_server_options": {"certificates": [{"domain_name": "a.com", "cert_file": "c", "key_file": "k"}]},
             "analytics_config": {"type": "", "anything": [1, 2]},
             "proxy_default_timeout": 7,
         }
@@ -167,18 +165,14 @@ def test_log_level_is_read_case_insensitively_and_empty_is_info(written: str, le
         ({"storage": "redis"}, "$.storage", "valid dictionary"),
     ],
 )
-def test_wrong_types_and_values_name_the_json_path(
-    document: dict[str, Any], json_path: str, message_part: str
-) -> None:
+def test_wrong_types_and_values_name_the_json_path(document: dict[str, Any], json_path: str, message_part: str) -> None:
     [(path, message)] = problems_of(document)
     assert path == json_path
     assert message_part in message
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:
-    problems = problems_of(
-        {"listen_port": "abc", "log_level": "loud", "http_server_options": {"write_timeout": -1}}
-    )
+    problems = problems_of({"listen_port": "abc", "log_level": "loud", "http_server_options": {"write_timeout": -1}})
     assert [path for path, _ in problems] == [
         "$.listen_port",
         "$.log_level",

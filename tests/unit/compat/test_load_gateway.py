@@ -81,9 +81,7 @@ def test_a_relative_app_path_is_resolved_against_the_working_directory(
 
 def test_env_beats_the_file(tmp_path: Path) -> None:
     conf = write_conf(tmp_path, {"listen_port": 8181, "storage": {"host": "file-host"}})
-    settings = load_gateway_settings(
-        conf, {"TYK_GW_LISTEN_PORT": "8282", "TYK_GW_STORAGE_HOST": "env-host"}
-    ).settings
+    settings = load_gateway_settings(conf, {"TYK_GW_LISTEN_PORT": "8282", "TYK_GW_STORAGE_HOST": "env-host"}).settings
     assert (settings.listen_port, settings.storage.host) == (8282, "env-host")
     assert settings.raw["storage"]["host"] == "env-host"
 
@@ -189,9 +187,7 @@ def test_an_out_of_range_env_value_is_blamed_on_the_variable_not_the_file(tmp_pa
 
 def test_env_and_file_problems_are_reported_together(tmp_path: Path) -> None:
     conf = write_conf(tmp_path, {"log_level": "loud"})
-    problems = load_problems(
-        conf, {"TYK_GW_LISTENPORT": "x", "TYK_GW_PORTWHITELIST": '{"http": {"ports": [99999]}}'}
-    )
+    problems = load_problems(conf, {"TYK_GW_LISTENPORT": "x", "TYK_GW_PORTWHITELIST": '{"http": {"ports": [99999]}}'})
     assert [(problem.file, problem.json_path) for problem in problems] == [
         (None, "TYK_GW_LISTENPORT"),
         (conf, "$.log_level"),

@@ -194,9 +194,7 @@ def test_classic_fields(changes: dict[str, Any], field: str, expected: object) -
         (["httpbin.org", "http://httpbin.org"], "", [("http://httpbin.org", 2)]),
     ],
 )
-def test_classic_target_list_weights(
-    target_list: list[str], protocol: str, expected: list[tuple[str, int]]
-) -> None:
+def test_classic_target_list_weights(target_list: list[str], protocol: str, expected: list[tuple[str, int]]) -> None:
     document = with_changes(
         SEED_CLASSIC,
         {"protocol": protocol, "proxy.enable_load_balancing": True, "proxy.target_list": target_list},
@@ -283,9 +281,7 @@ def test_classic_all_weights_zero_has_tyks_exact_text() -> None:
 
 
 def test_classic_reports_every_problem_at_once() -> None:
-    document = with_changes(
-        SEED_CLASSIC, {"api_id": "", "proxy.target_url": "ftp://x", "proxy.listen_path": "env://P"}
-    )
+    document = with_changes(SEED_CLASSIC, {"api_id": "", "proxy.target_url": "ftp://x", "proxy.listen_path": "env://P"})
     assert [path for path, _ in problems_of(document)] == [
         "$.api_id",
         "$.proxy.listen_path",
@@ -447,9 +443,7 @@ def test_oas_load_balancing_disabled_has_no_targets() -> None:
         (CUSTOM_DOMAINS, None, ""),
     ],
 )
-def test_oas_custom_domain(
-    gateway: GatewaySettings, custom_domain: dict[str, Any] | None, expected: str
-) -> None:
+def test_oas_custom_domain(gateway: GatewaySettings, custom_domain: dict[str, Any] | None, expected: str) -> None:
     changes = {} if custom_domain is None else {f"{XT}.server.customDomain": custom_domain}
     assert translate(with_changes(SEED_OAS, changes), gateway).domain == expected
 

@@ -17,7 +17,7 @@ from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.admin_replies import INVALID_KEY
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.errors import ClientProtocolError
-from bascule.inbound.request import InboundRequest, RawChannel
+from bascule.messages import InboundRequest, RawChannel
 from bascule.runtime.build import build_snapshot
 from bascule.runtime.snapshot import SnapshotHolder
 
@@ -41,9 +41,7 @@ class FakeWriter:
     def send_continue(self) -> None:
         self.continued = True
 
-    def send_head(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], length: int | None
-    ) -> None:
+    def send_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], length: int | None) -> None:
         assert not self.started
         self.started = True
         self.status, self.headers, self.content_length = status, headers, length
@@ -88,7 +86,6 @@ def make_api(
     loaded = read_from_disk(gateway)
     holder = SnapshotHolder(build_snapshot(gateway, loaded.apis, loaded.problems, generation=1))
     reloader = Reloader(holder, source)
-    reloader.initial(loaded.apis)
     return ControlApi(holder, reloader, max_body=1024), holder
 
 

@@ -25,9 +25,7 @@ def test_pass_when_every_definition_loaded() -> None:
 
 def test_warn_lists_each_problem_with_the_file_name_only() -> None:
     problems = [
-        ConfigProblem(
-            Path("/etc/secret/place/apps/bad.json"), "$.proxy.target_url", "the upstream URL is required"
-        ),
+        ConfigProblem(Path("/etc/secret/place/apps/bad.json"), "$.proxy.target_url", "the upstream URL is required"),
         ConfigProblem(None, "$", "something without a file"),
     ]
     report = health_report(build_snapshot(GatewaySettings(), [], problems), "1.2.3")

@@ -28,7 +28,7 @@ def longest_runs(sequence: list[int]) -> dict[int, int]:
     return runs
 
 
-# --- DECISIONS §14 -----------------------------------------------------------------------------------------
+# --- DECISIONS §14 ---------------------------------------------------------------------------------------
 
 
 def test_nine_to_one_is_nine_of_every_ten() -> None:
@@ -100,7 +100,7 @@ def test_duplicate_targets_as_weights() -> None:
     assert picks(SmoothWeightedRoundRobin([2, 1]), 6) == [0, 1, 0, 0, 1, 0]
 
 
-# --- is_eligible ---------------------------------------------------------------------------------------------
+# --- is_eligible -----------------------------------------------------------------------------------------
 
 
 def test_ineligible_target_is_skipped() -> None:
@@ -152,19 +152,16 @@ def test_skipping_keeps_the_others_proportional() -> None:
 
 def test_recovered_target_rejoins() -> None:
     balancer = SmoothWeightedRoundRobin([1, 1])
-    down = True
     seen: list[int] = []
     for step in range(20):
-        if step == 10:
-            down = False
-        index = balancer.pick(lambda i: not (down and i == 0))
+        index = balancer.pick(lambda i, step=step: step >= 10 or i != 0)  # type: ignore[misc]
         assert index is not None
         seen.append(index)
     assert seen[:10] == [1] * 10
     assert 0 in seen[10:]
 
 
-# --- properties (reliability §2.5) -------------------------------------------------------------------------
+# --- properties (reliability §2.5) -----------------------------------------------------------------------
 
 _weights = st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=8).filter(any)
 

@@ -13,6 +13,7 @@ from bascule.core.headers import (
     encode_head,
     forwarded_request_headers,
     forwarded_response_headers,
+    listed_in_connection,
 )
 
 
@@ -22,8 +23,22 @@ def forward(
     host: bytes = b"upstream:8080",
     proto: bytes = b"http",
     inbound_host: bytes = b"gw.example.com",
+    user_agent: bytes = b"",
 ) -> list[Header]:
-    return forwarded_request_headers(headers, client_ip, host, proto, inbound_host)
+    """As the proxy calls it: the `Connection` tokens are found while the head is read."""
+    return forwarded_request_headers(
+        headers,
+        client_ip,
+        host,
+        proto,
+        inbound_host,
+        listed=connection_tokens(headers),
+        user_agent=user_agent,
+    )
+
+
+def respond(headers: list[Header]) -> list[Header]:
+    return forwarded_response_headers(headers, connection_tokens(headers))
 
 
 def values(headers: list[Header], name: bytes) -> list[bytes]:
@@ -34,7 +49,7 @@ def names(headers: list[Header]) -> set[bytes]:
     return {n.lower() for n, _ in headers}
 
 
-# --- request: hop-by-hop ------------------------------------------------------------------------------------
+# --- request: hop-by-hop ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -107,18 +122,14 @@ def test_headers_named_in_connection_dropped() -> None:
 
 
 def test_several_connection_headers_all_count() -> None:
-    out = forward(
-        [(b"Connection", b"x-a"), (b"connection", b"x-b"), (b"X-A", b"1"), (b"X-B", b"2"), (b"X-C", b"3")]
-    )
+    out = forward([(b"Connection", b"x-a"), (b"connection", b"x-b"), (b"X-A", b"1"), (b"X-B", b"2"), (b"X-C", b"3")])
     assert names(out) & {b"x-a", b"x-b"} == set()
     assert (b"X-C", b"3") in out
 
 
 def test_connection_listing_xff_drops_the_incoming_chain() -> None:
     # Go deletes Connection-listed headers before appending the client: only the peer remains.
-    out = forward(
-        [(b"Connection", b"X-Forwarded-For"), (b"X-Forwarded-For", b"1.2.3.4")], client_ip=b"5.6.7.8"
-    )
+    out = forward([(b"Connection", b"X-Forwarded-For"), (b"X-Forwarded-For", b"1.2.3.4")], client_ip=b"5.6.7.8")
     assert values(out, b"x-forwarded-for") == [b"5.6.7.8"]
 
 
@@ -137,7 +148,30 @@ def test_connection_tokens(given_headers: list[Header], expected: frozenset[byte
     assert connection_tokens(given_headers) == expected
 
 
-# --- request: Host, XFF, X-Forwarded-* ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"", frozenset()),
+        (b"close", frozenset({b"close"})),
+        (b"Keep-Alive, X-Foo", frozenset({b"keep-alive", b"x-foo"})),
+        (b" a ,, b ,\t", frozenset({b"a", b"b"})),
+    ],
+)
+def test_listed_in_connection(value: bytes, expected: frozenset[bytes]) -> None:
+    assert listed_in_connection(value) == expected
+
+
+def test_listed_tokens_come_from_the_caller() -> None:
+    # The caller collects the tokens while parsing; without them only the fixed hop-by-hop set is dropped.
+    headers: list[Header] = [(b"Connection", b"X-A"), (b"X-A", b"1"), (b"X-B", b"2")]
+    unlisted = forwarded_request_headers(headers, b"ip", b"up", b"http", b"gw")
+    assert (b"X-A", b"1") in unlisted
+    listed = forwarded_request_headers(headers, b"ip", b"up", b"http", b"gw", listed=frozenset({b"x-b"}))
+    assert names(listed) & {b"x-b", b"connection"} == set()
+    assert (b"X-A", b"1") in listed
+
+
+# --- request: Host, XFF, X-Forwarded-* -------------------------------------------------------------------
 
 
 def test_host_first_and_replaced() -> None:
@@ -212,12 +246,32 @@ def test_end_to_end_headers_kept_in_order_and_case() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("given_headers", "user_agent", "expected"),
+    [
+        # tyk-behaviour §5 case 43: added only when the client sent none
+        ([], b"bascule/1.0", [b"bascule/1.0"]),
+        ([(b"User-Agent", b"SomeAgent")], b"bascule/1.0", [b"SomeAgent"]),
+        ([(b"user-agent", b"")], b"bascule/1.0", [b""]),
+        ([], b"", []),
+        ([(b"User-Agent", b"SomeAgent")], b"", [b"SomeAgent"]),
+    ],
+)
+def test_user_agent(given_headers: list[Header], user_agent: bytes, expected: list[bytes]) -> None:
+    assert values(forward(given_headers, user_agent=user_agent), b"user-agent") == expected
+
+
+def test_user_agent_named_in_connection_is_replaced() -> None:
+    out = forward([(b"Connection", b"user-agent"), (b"User-Agent", b"x")], user_agent=b"bascule/1.0")
+    assert values(out, b"user-agent") == [b"bascule/1.0"]
+
+
 def test_framing_headers_are_left_to_the_caller() -> None:
     out = forward([(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked")])
     assert names(out) & {b"content-length", b"transfer-encoding"} == set()
 
 
-# --- response ------------------------------------------------------------------------------------------------
+# --- response --------------------------------------------------------------------------------------------
 
 
 def test_response_hop_by_hop_and_framing_dropped() -> None:
@@ -235,7 +289,7 @@ def test_response_hop_by_hop_and_framing_dropped() -> None:
         (b"Set-Cookie", b"b=2"),
         (b"TE", b"trailers"),
     ]
-    assert forwarded_response_headers(headers) == [
+    assert respond(headers) == [
         (b"Content-Type", b"text/plain"),
         (b"Set-Cookie", b"a=1"),
         (b"Set-Cookie", b"b=2"),
@@ -244,7 +298,14 @@ def test_response_hop_by_hop_and_framing_dropped() -> None:
 
 def test_response_without_connection_header_is_only_filtered() -> None:
     headers: list[Header] = [(b"Server", b"up"), (b"X-A", b"1")]
+    assert respond(headers) == headers
     assert forwarded_response_headers(headers) == headers
+
+
+def test_response_listed_tokens_come_from_the_caller() -> None:
+    headers: list[Header] = [(b"Connection", b"x-a"), (b"X-A", b"1"), (b"Content-Length", b"3")]
+    assert forwarded_response_headers(headers) == [(b"X-A", b"1")]
+    assert forwarded_response_headers(headers, frozenset({b"x-a"})) == []
 
 
 def test_hop_by_hop_set() -> None:
@@ -266,7 +327,7 @@ def test_hop_by_hop_set() -> None:
     )
 
 
-# --- encode_head -------------------------------------------------------------------------------------------------
+# --- encode_head -----------------------------------------------------------------------------------------
 
 
 def test_encode_head() -> None:
@@ -283,7 +344,7 @@ def test_encode_head_accepts_an_iterator() -> None:
     assert head == b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 
 
-# --- properties --------------------------------------------------------------------------------------------------
+# --- properties ------------------------------------------------------------------------------------------
 
 _names = st.sampled_from(
     [
@@ -329,7 +390,7 @@ def test_request_property(headers: list[Header]) -> None:
 
 @given(_headers)
 def test_response_property(headers: list[Header]) -> None:
-    out = forwarded_response_headers(headers)
+    out = respond(headers)
     listed = connection_tokens(headers)
     assert all(n.lower() not in HOP_BY_HOP | listed | {b"content-length"} for n, _ in out)
     # what is kept keeps its order

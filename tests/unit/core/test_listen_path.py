@@ -73,9 +73,7 @@ def test_is_kv_reference(value: str, expected: bool) -> None:
     assert is_kv_reference(value) is expected
 
 
-_paths = st.text(alphabet=st.sampled_from(["/", ".", "a", "b", "é", "{", "}", ":"]), max_size=30) | st.text(
-    max_size=30
-)
+_paths = st.text(alphabet=st.sampled_from(["/", ".", "a", "b", "é", "{", "}", ":"]), max_size=30) | st.text(max_size=30)
 
 
 @given(_paths)

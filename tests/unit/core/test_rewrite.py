@@ -29,7 +29,7 @@ def upstream_path(path: str, listen_path: str, target_path: str, strip: bool, pr
     return joined if joined.startswith("/") else "/" + joined
 
 
-# --- join_paths -------------------------------------------------------------------------------------
+# --- join_paths ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_root_request_against_empty_target_path_gives_root() -> None:
     assert upstream_path("/api", "/api", "", strip=True) == "/"
 
 
-# --- strip_listen_path --------------------------------------------------------------------------------
+# --- strip_listen_path -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_strip_templated_adds_leading_slash() -> None:
     assert strip_listen_path_pattern("/v2", pattern) == "/"
 
 
-# --- merge_query ---------------------------------------------------------------------------------------
+# --- merge_query -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -253,7 +253,7 @@ def test_escape_path_surrogate_escaped_bytes() -> None:
     assert escape_path(raw) == "/%FF%FE"
 
 
-# --- needs_cleaning / clean_path ------------------------------------------------------------------------
+# --- needs_cleaning / clean_path -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -320,7 +320,7 @@ def test_encoded_non_dot_segments_are_left_alone(path: str) -> None:
     assert clean_path(path) == path
 
 
-# --- properties --------------------------------------------------------------------------------------------
+# --- properties ------------------------------------------------------------------------------------------
 
 _tokens = st.sampled_from(["a", "b", "/", ".", "..", "%", "2", "e", "F", "%2e", "%2E", "%2F", "é", "(", " "])
 _paths = st.lists(_tokens, max_size=16).map("".join) | st.text(max_size=24)

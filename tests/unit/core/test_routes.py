@@ -13,9 +13,7 @@ def table(*apis: tuple[str, ...], strict: bool = False) -> RouteTable[str]:
     """A table whose targets are API names. Each API is `(name, listen_path[, domain])`; its id is
     `id-<name>`, so its `/<api_id>/` mount never collides with a listen path under test."""
     entries = [
-        RouteEntry(
-            api_id=f"id-{api[0]}", listen_path=api[1], domain=api[2] if len(api) > 2 else "", target=api[0]
-        )
+        RouteEntry(api_id=f"id-{api[0]}", listen_path=api[1], domain=api[2] if len(api) > 2 else "", target=api[0])
         for api in apis
     ]
     return RouteTable(entries, strict=strict)
@@ -23,9 +21,7 @@ def table(*apis: tuple[str, ...], strict: bool = False) -> RouteTable[str]:
 
 def by_id(*apis: tuple[str, str], strict: bool = False) -> RouteTable[str]:
     """A table of `(api_id, listen_path)` whose targets are the api ids."""
-    return RouteTable(
-        [RouteEntry(api_id=i, listen_path=lp, domain="", target=i) for i, lp in apis], strict=strict
-    )
+    return RouteTable([RouteEntry(api_id=i, listen_path=lp, domain="", target=i) for i, lp in apis], strict=strict)
 
 
 def routed(routes: RouteTable[str], path: str, host: str = "gw.local") -> str | None:
@@ -33,7 +29,7 @@ def routed(routes: RouteTable[str], path: str, host: str = "gw.local") -> str | 
     return None if found is None else found.mount.target
 
 
-# --- literal prefixes ----------------------------------------------------------------------------------------
+# --- literal prefixes ------------------------------------------------------------------------------------
 
 PREFIXES = table(
     ("root", "/"),
@@ -112,7 +108,7 @@ def test_match_reports_the_matched_prefix() -> None:
     assert found.mount.strips is True
 
 
-# --- strict routes -------------------------------------------------------------------------------------------
+# --- strict routes ---------------------------------------------------------------------------------------
 
 STRICT = table(("bar", "/bar/"), ("baz", "/baz"), strict=True)
 
@@ -151,7 +147,7 @@ def test_strict_root_listen_path_matches_everything() -> None:
     assert routed(routes, "/anything/at/all") == "root"
 
 
-# --- the /<api_id>/ mount ---------------------------------------------------------------------------------
+# --- the /<api_id>/ mount --------------------------------------------------------------------------------
 
 
 def test_api_id_mount_does_not_strip() -> None:
@@ -191,7 +187,7 @@ def test_control_like_prefix_is_an_ordinary_listen_path() -> None:
     assert routed(table(("foo", "/tyk-foo/")), "/tyk-foo/get") == "foo"
 
 
-# --- custom domains ------------------------------------------------------------------------------------------
+# --- custom domains --------------------------------------------------------------------------------------
 
 DOMAINS = table(("a", "/with_domain", "host1"), ("b", "/without_domain"), ("c", "/", "host2"))
 
@@ -271,7 +267,7 @@ def test_domain_entries_still_mount_longest_first() -> None:
     assert routed(routes, "/a/c", "h") == "short"
 
 
-# --- templated listen paths ------------------------------------------------------------------------------------
+# --- templated listen paths ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -334,12 +330,10 @@ def test_templated_strict() -> None:
     assert routed(routes, "/users/42x") == "t"  # `{id}` takes the whole segment
 
 
-# --- properties -----------------------------------------------------------------------------------------------
+# --- properties ------------------------------------------------------------------------------------------
 
 _segments = st.lists(st.sampled_from(["a", "b", "ab", "users", "x1"]), min_size=1, max_size=4)
-_listen_paths = st.builds(
-    lambda segs, slash: "/" + "/".join(segs) + ("/" if slash else ""), _segments, st.booleans()
-)
+_listen_paths = st.builds(lambda segs, slash: "/" + "/".join(segs) + ("/" if slash else ""), _segments, st.booleans())
 _request_paths = st.builds(
     lambda segs: "/" + "/".join(segs),
     st.lists(st.sampled_from(["a", "b", "ab", "users", "x1", ""]), max_size=6),
@@ -348,9 +342,7 @@ _request_paths = st.builds(
 
 @given(st.lists(_listen_paths, min_size=1, max_size=6, unique=True), _request_paths)
 def test_non_strict_match_is_the_longest_literal_prefix(listen_paths: list[str], path: str) -> None:
-    entries = [
-        RouteEntry(api_id=f"id{i}", listen_path=lp, domain="", target=lp) for i, lp in enumerate(listen_paths)
-    ]
+    entries = [RouteEntry(api_id=f"id{i}", listen_path=lp, domain="", target=lp) for i, lp in enumerate(listen_paths)]
     found = RouteTable(entries, strict=False).match("gw.local", path)
     candidates = [lp for lp in listen_paths if path.startswith(lp)]
     if not candidates:
@@ -362,9 +354,7 @@ def test_non_strict_match_is_the_longest_literal_prefix(listen_paths: list[str],
 
 @given(st.lists(_listen_paths, min_size=1, max_size=6, unique=True), _request_paths)
 def test_strict_match_is_on_a_segment_boundary(listen_paths: list[str], path: str) -> None:
-    entries = [
-        RouteEntry(api_id=f"id{i}", listen_path=lp, domain="", target=lp) for i, lp in enumerate(listen_paths)
-    ]
+    entries = [RouteEntry(api_id=f"id{i}", listen_path=lp, domain="", target=lp) for i, lp in enumerate(listen_paths)]
     found = RouteTable(entries, strict=True).match("gw.local", path)
 
     def accepts(lp: str) -> bool:

@@ -26,9 +26,7 @@ class _GoJsonObject(BaseModel):
     @classmethod
     def _null_is_zero_value(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {
-                key: value for key, value in data.items() if value is not None or key not in cls.model_fields
-            }
+            return {key: value for key, value in data.items() if value is not None or key not in cls.model_fields}
         return data
 
 

@@ -26,9 +26,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _ECHO_LIMIT = 60
 
 
-def problem_at(
-    path: JsonPath, message: str, *, file: Path | None, origins: Mapping[JsonPath, str]
-) -> ConfigProblem:
+def problem_at(path: JsonPath, message: str, *, file: Path | None, origins: Mapping[JsonPath, str]) -> ConfigProblem:
     """A problem at `path`, blamed on the variable that set it (or a parent of it), else on `file`."""
     for length in range(len(path), 0, -1):
         variable = origins.get(path[:length])

@@ -63,9 +63,7 @@ def _go_segment(node: FieldNode) -> str:
     return (node.go_name or node.json_key.replace("_", "")).upper()
 
 
-def _walk_leaves(
-    model: type[BaseModel], json_path: tuple[str, ...], tyk: str, documented: str
-) -> Iterator[EnvLeaf]:
+def _walk_leaves(model: type[BaseModel], json_path: tuple[str, ...], tyk: str, documented: str) -> Iterator[EnvLeaf]:
     for node in fields_of(model).values():
         path = (*json_path, node.json_key)
         tyk_name = f"{tyk}_{_go_segment(node)}"

@@ -243,9 +243,7 @@ class TykGatewayConf(TykConfModel):
     max_idle_connections: Annotated[Count, GoName("MaxIdleConns")] = 0
     max_idle_connections_per_host: Annotated[Count, GoName("MaxIdleConnsPerHost")] = 0
     max_conn_time: Seconds = 0
-    ports_whitelist: Annotated[dict[str, PortWhiteListConf], GoName("PortWhiteList")] = Field(
-        default_factory=dict
-    )
+    ports_whitelist: Annotated[dict[str, PortWhiteListConf], GoName("PortWhiteList")] = Field(default_factory=dict)
     """Protocol (`http`, `tls`, ...) -> allowed ports."""
     disable_ports_whitelist: Annotated[bool, GoName("DisablePortWhiteList")] = False
     enable_analytics: bool = False

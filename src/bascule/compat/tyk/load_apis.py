@@ -56,9 +56,7 @@ def load_api_definitions(app_path: Path, gateway: GatewaySettings) -> LoadedApis
         first_file = first_file_of.setdefault(api.api_id, file)
         if first_file != file:
             problems.append(
-                ConfigProblem(
-                    file, _api_id_path(api), f'duplicate api_id "{api.api_id}", also in {first_file}'
-                )
+                ConfigProblem(file, _api_id_path(api), f'duplicate api_id "{api.api_id}", also in {first_file}')
             )
             continue
         apis.append(api)

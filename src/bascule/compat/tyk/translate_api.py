@@ -70,9 +70,7 @@ class _Problems:
             raise ConfigError(self._found)
 
 
-def translate_api_definition(
-    document: Mapping[str, Any], gateway: GatewaySettings, source: Path | None
-) -> ApiSettings:
+def translate_api_definition(document: Mapping[str, Any], gateway: GatewaySettings, source: Path | None) -> ApiSettings:
     """The native settings for one Tyk API definition; raises `ConfigError` (see the module rules)."""
     if OAS_EXTENSION_KEY in document:
         return _translate_oas(document, gateway, source)
@@ -88,9 +86,7 @@ def _parse(model: type[_Model], document: Mapping[str, Any], source: Path | None
     try:
         return model.model_validate(dict(document))
     except ValidationError as error:
-        problems = [
-            ConfigProblem(source, _json_path(detail["loc"]), _message(detail)) for detail in error.errors()
-        ]
+        problems = [ConfigProblem(source, _json_path(detail["loc"]), _message(detail)) for detail in error.errors()]
         raise ConfigError(problems) from error
 
 
@@ -100,9 +96,7 @@ def _message(detail: Mapping[str, Any]) -> str:
     return str(detail["msg"])
 
 
-def _translate_classic(
-    document: Mapping[str, Any], gateway: GatewaySettings, source: Path | None
-) -> ApiSettings:
+def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, source: Path | None) -> ApiSettings:
     api = _parse(ClassicApiDefinition, document, source)
     proxy = api.proxy
     problems = _Problems(source)
@@ -155,8 +149,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
     if balancing is not None and load_balancing:
         targets_path = f"{_OAS}.upstream.loadBalancing.targets"
         entries = [
-            (target.url, target.weight, f"{targets_path}[{i}].url")
-            for i, target in enumerate(balancing.targets)
+            (target.url, target.weight, f"{targets_path}[{i}].url") for i, target in enumerate(balancing.targets)
         ]
         targets = _weighted_targets(entries, server.protocol or "http", problems)
         if all(target.weight == 0 for target in balancing.targets):
@@ -182,8 +175,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         domain=custom_domain.name if has_domain and custom_domain is not None else "",
         load_balancing=load_balancing,
         targets=targets,
-        preserve_host_header=upstream.preserve_host_header is not None
-        and upstream.preserve_host_header.enabled,
+        preserve_host_header=upstream.preserve_host_header is not None and upstream.preserve_host_header.enabled,
         preserve_trailing_slash=(
             upstream.preserve_trailing_slash is not None and upstream.preserve_trailing_slash.enabled
         ),
@@ -226,9 +218,7 @@ def _weighted_targets(
     return tuple(WeightedTarget(url, weight) for url, weight in weights.items())
 
 
-def _checked_upstream_url(
-    value: str, default_scheme: str | None, path: str, problems: _Problems
-) -> str | None:
+def _checked_upstream_url(value: str, default_scheme: str | None, path: str, problems: _Problems) -> str | None:
     """`value` (with `default_scheme` added when it has no `://`), or None after adding a problem.
 
     The URL must parse with `core.upstream_url.parse_target`, the parser the runtime uses.
@@ -246,8 +236,6 @@ def _checked_upstream_url(
         parse_target(value)
     except ValueError as error:
         message = str(error)
-        problems.add(
-            path, message if repr(value) in message else f"upstream URL {value!r} is not valid: {message}"
-        )
+        problems.add(path, message if repr(value) in message else f"upstream URL {value!r} is not valid: {message}")
         return None
     return value

@@ -1,8 +1,14 @@
-"""What the inbound HTTP/1.1 adapter hands to a request handler."""
+"""The vocabulary between listeners and handlers: a parsed request, and how a handler answers it.
+
+Listeners (`bascule.inbound`) produce these; handlers (`bascule.proxy`, `bascule.control`) consume them,
+so neither side imports the other.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Protocol
 
 from bascule.bodies import BodyStream
@@ -62,9 +68,7 @@ class ResponseWriter(Protocol):
     def send_continue(self) -> None:
         """Tell a client waiting on `Expect: 100-continue` to send its body (at most once)."""
 
-    def send_head(
-        self, status: int, reason: bytes, headers: list[Header], content_length: int | None
-    ) -> None:
+    def send_head(self, status: int, reason: bytes, headers: list[Header], content_length: int | None) -> None:
         """`content_length` None: the body length is unknown (chunked, or close-delimited for HTTP/1.0)."""
 
     def write(self, data: bytes) -> None: ...
@@ -98,3 +102,15 @@ class RawChannel(Protocol):
 
 
 RequestHandler = Callable[[InboundRequest, ResponseWriter], Awaitable[None]]
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+def error_response(status: int, message: str) -> tuple[int, bytes]:
+    """A gateway-made error: `{"error": "<message>"}` (DECISIONS §18)."""
+    return status, json.dumps({"error": message}).encode()
