@@ -172,3 +172,14 @@ async def test_client_disconnect_cancels_upstream_request(
             break
         await asyncio.sleep(0.01)
     assert upstream.closed_connections == 1
+
+
+async def test_slow_request_body_is_408(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("a", "/a/", upstream.url)], http=HttpServerSettings(read_timeout=0.3))
+    client = await RawClient.connect(gw.ports["main"])
+    await client.send(b"POST /a/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")  # 7 bytes never come
+    response = await client.read_response(timeout=3)
+    assert response.status == 408
+    assert response.json() == {"error": "Request Timeout"}
+    assert await client.is_closed()
+    await client.close()

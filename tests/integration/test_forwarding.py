@@ -7,6 +7,8 @@ from conftest import GatewayFactory, classic_api
 from http_client import RawClient, fetch
 from upstream_peer import UpstreamPeer
 
+from bascule.config.gateway import HttpServerSettings
+
 
 async def test_strip_listen_path_users_example(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
     gw = await gateway_factory(
@@ -115,3 +117,73 @@ async def test_head_request(gateway_factory: GatewayFactory, upstream: UpstreamP
     after = await client.request("GET", "/hd/echo")
     assert after.status == 200
     await client.close()
+
+
+async def test_path_escaping_cases_45_46(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory(
+        [
+            classic_api("root", "/", upstream.url, strip_listen_path=False),
+            classic_api("lm", "/listen_me", f"{upstream.url}/sent_to_me", strip_listen_path=False),
+            classic_api("lms", "/listen_strip", f"{upstream.url}/sent_to_me"),
+        ]
+    )
+    port = gw.ports["main"]
+    await fetch(port, "GET", "/(abc,xyz)?arg=val")
+    assert upstream.requests[-1].target == "/%28abc,xyz%29?arg=val"
+    await fetch(port, "GET", "/listen_me/(abc,xyz)?arg=val")
+    assert upstream.requests[-1].target == "/sent_to_me/listen_me/%28abc,xyz%29?arg=val"
+    await fetch(port, "GET", "/listen_strip/a%3A%2F%2Fb")
+    assert upstream.requests[-1].target == "/sent_to_me/a%3A%2F%2Fb"
+
+
+async def test_skip_target_path_escaping_sends_the_raw_path(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer
+) -> None:
+    gw = await gateway_factory(
+        [classic_api("root", "/", upstream.url, strip_listen_path=False)],
+        http=HttpServerSettings(skip_target_path_escaping=True),
+    )
+    await fetch(gw.ports["main"], "GET", "/(abc,xyz)?arg=val")
+    assert upstream.requests[-1].target == "/(abc,xyz)?arg=val"
+
+
+async def test_unclean_paths_redirect_unless_skip_url_cleaning(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer
+) -> None:
+    gw = await gateway_factory([classic_api("root", "/", upstream.url, strip_listen_path=False)])
+    for path, clean in [("/a//b", "/a/b"), ("/public/%2e%2e/admin?x=1", "/admin?x=1"), ("/a/./b/", "/a/b/")]:
+        response = await fetch(gw.ports["main"], "GET", path)
+        assert response.status == 301
+        assert response.header("Location") == clean
+    assert upstream.requests == []
+    raw = await gateway_factory(
+        [classic_api("root", "/", upstream.url, strip_listen_path=False)],
+        http=HttpServerSettings(skip_url_cleaning=True),
+    )
+    await fetch(raw.ports["main"], "GET", "/http://example.com")
+    assert upstream.requests[-1].target == "/http://example.com"
+
+
+async def test_custom_domains_route_by_host(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    with_domain = classic_api("a", "/with_domain", upstream.url)
+    with_domain["domain"] = "host1.example"
+    apis = [with_domain, classic_api("b", "/without_domain", upstream.url)]
+    gw = await gateway_factory(apis, enable_custom_domains=True)
+    port = gw.ports["main"]
+    assert (await fetch(port, "GET", "/with_domain", host="host1.example:8080")).status == 200
+    assert (await fetch(port, "GET", "/with_domain", host="other.example")).status == 404
+    assert (await fetch(port, "GET", "/without_domain", host="host1.example")).status == 200
+    off = await gateway_factory(apis, enable_custom_domains=False)
+    assert (await fetch(off.ports["main"], "GET", "/with_domain", host="other.example")).status == 200
+
+
+async def test_api_id_prefix_and_strict_routes(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("u1", "/users", upstream.url)])
+    port = gw.ports["main"]
+    assert (await fetch(port, "GET", "/u1/x")).json()["target"] == "/u1/x"
+    assert (await fetch(port, "GET", "/usersXYZ")).status == 200
+    strict = await gateway_factory(
+        [classic_api("u1", "/users", upstream.url)], http=HttpServerSettings(enable_strict_routes=True)
+    )
+    assert (await fetch(strict.ports["main"], "GET", "/usersXYZ")).status == 404
+    assert (await fetch(strict.ports["main"], "GET", "/users/1")).json()["target"] == "/1"

@@ -394,7 +394,7 @@ class Http1ServerProtocol(asyncio.Protocol):
                 log.debug("client %s too slow to send its request; closing", self._client_ip.decode())
             self._transport.close()
         elif self._building is not None and self._building.body is not None:
-            self._building.body.feed_error(TimeoutError("client too slow to send its request body"))
+            self._building.body.feed_error(ClientProtocolError(408, "Request Timeout"))
 
     def _on_write_timeout(self) -> None:
         self._write_timer = None

@@ -117,6 +117,20 @@ def test_case_46_escaped_end_to_end() -> None:
     assert escape_path(joined) == "/sent_to_me/%28abc,xyz%29"
 
 
+@pytest.mark.parametrize(
+    ("path", "listen_path", "expected"),
+    [
+        # Stripping is a prefix test on the path, whichever mount matched (tyk-behaviour §3.2 step 1):
+        # via `/<api_id>/` the prefix differs and nothing is stripped ...
+        ("/a1b2c3/users/1", "/users/", "/user-service/a1b2c3/users/1"),
+        # ... but when the api id mount covers the listen path too, it is stripped
+        ("/users/1", "/users", "/user-service/1"),
+    ],
+)
+def test_strip_via_api_id_mount(path: str, listen_path: str, expected: str) -> None:
+    assert upstream_path(path, listen_path, "/user-service", strip=True) == expected
+
+
 def test_root_request_against_empty_target_path_gives_root() -> None:
     # ("/", "") joins to "" and the caller turns it into "/".
     assert upstream_path("/", "/", "", strip=True) == "/"
