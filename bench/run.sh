@@ -281,7 +281,7 @@ import os, sys, time
 children, groups = sys.argv[1], {int(g) for g in sys.argv[2:]}
 hz = os.sysconf("SC_CLK_TCK")
 v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
+busy = v[0] + v[1] + v[2]  # user nice system (not irq/softirq: loopback traffic is charged there, to no process)
 ours = 0
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:

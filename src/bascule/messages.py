@@ -6,7 +6,9 @@ so neither side imports the other.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Protocol
@@ -85,6 +87,16 @@ class ResponseWriter(Protocol):
     def abandon(self) -> None:
         """The response cannot be completed; the connection closes so the client sees a cut message."""
 
+    def on_writable(self, callback: Callable[[bool], None]) -> None:
+        """`callback(False)` when the client stops reading fast enough, `callback(True)` when it catches up:
+        how a relay driven by callbacks pauses its source instead of awaiting `drain`."""
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """`callback()` once if the client goes away before the response ended."""
+
+    def send_simple(self, status: int, body: bytes) -> None:
+        """A complete small JSON response made by the gateway itself."""
+
     def switch_protocols(self, status: int, reason: bytes, headers: list[Header]) -> RawChannel:
         """Send a 101 head and hand the connection over as a byte pipe (WebSocket upgrade)."""
 
@@ -101,7 +113,39 @@ class RawChannel(Protocol):
     def close(self) -> None: ...
 
 
-RequestHandler = Callable[[InboundRequest, ResponseWriter], Awaitable[None]]
+RequestHandler = Callable[[InboundRequest, ResponseWriter], None]
+"""Starts answering a request and returns at once; the answer ends with `writer.end()` or `abandon()`."""
+
+AsyncRequestHandler = Callable[[InboundRequest, ResponseWriter], Awaitable[None]]
+
+log = logging.getLogger("bascule.handlers")
+
+
+def run_as_task(handler: AsyncRequestHandler) -> RequestHandler:
+    """A `RequestHandler` that runs a coroutine handler in its own task (cancelled if the client goes)."""
+
+    def start(request: InboundRequest, writer: ResponseWriter) -> None:
+        task = asyncio.get_running_loop().create_task(_run(handler, request, writer))
+
+        def cancel() -> None:
+            task.cancel()
+
+        writer.on_cancel(cancel)
+
+    return start
+
+
+async def _run(handler: AsyncRequestHandler, request: InboundRequest, writer: ResponseWriter) -> None:
+    try:
+        await handler(request, writer)
+    except asyncio.CancelledError:
+        return  # the client went away: nobody to answer
+    except Exception:
+        log.exception("handler failed for %s %s", request.method, request.path)
+        if not writer.started:
+            writer.send_simple(*error_response(500, "Internal Server Error"))
+            return
+    writer.abandon()  # no-op when the handler ended its response
 
 
 def reason_phrase(status: int) -> bytes:

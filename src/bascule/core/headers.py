@@ -43,7 +43,18 @@ def connection_tokens(headers: Iterable[Header]) -> frozenset[bytes]:
 
 def listed_in_connection(value: bytes) -> frozenset[bytes]:
     """The lower-cased tokens of one `Connection` header value."""
+    known = _KNOWN_CONNECTION_VALUES.get(value)
+    if known is not None:
+        return known
     return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
+
+
+# Nearly every message says one of these; looking them up spares a split per message on the hot path.
+_KNOWN_CONNECTION_VALUES = {
+    spelled: frozenset({token})
+    for token in (b"keep-alive", b"close", b"upgrade")
+    for spelled in (token, token.title(), token.upper())
+}
 
 
 def forwarded_request_headers(
@@ -97,9 +108,10 @@ def forwarded_response_headers(headers: Sequence[Header], listed: frozenset[byte
     return [(n, v) for n, v in headers if (ln := n.lower()) not in _RESPONSE_DROPPED and ln not in listed]
 
 
-_HEADER_LINE = b"%s: %s\r\n"
-
-
 def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:
     """A serialised HTTP/1.1 message head."""
-    return first_line + b"\r\n" + b"".join(map(_HEADER_LINE.__mod__, headers)) + b"\r\n"
+    lines = [first_line]
+    for name, value in headers:
+        lines.append(name + b": " + value)
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)

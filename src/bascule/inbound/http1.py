@@ -84,7 +84,6 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._building: InboundRequest | None = None
         self._header_bytes = 0
         self._pending: deque[InboundRequest] = deque()
-        self._active: asyncio.Task[None] | None = None
         self._writer: Http1ResponseWriter | None = None
         self._failure: ClientProtocolError | None = None
         self._rejected: ClientProtocolError | None = None
@@ -121,8 +120,14 @@ class Http1ServerProtocol(asyncio.Protocol):
             self._building.body.feed_error(lost)
         if self._upgraded is not None:
             self._upgraded.feed_eof()
-        if self._active is not None and not self._active.done():
-            self._active.cancel()
+        writer = self._writer
+        if writer is not None:
+            self._writer = None
+            self._pending.clear()
+            cancel = writer.cancel_callback
+            writer.cancel_callback = writer.writable_callback = None
+            if cancel is not None:
+                cancel()
         self._wake_drain(lost)
 
     def data_received(self, data: bytes) -> None:
@@ -151,6 +156,9 @@ class Http1ServerProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        writer = self._writer
+        if writer is not None and writer.writable_callback is not None:
+            writer.writable_callback(False)
         if self._limits.write_timeout > 0:
             self._write_timer = self._loop.call_later(self._limits.write_timeout, self._on_write_timeout)
 
@@ -160,6 +168,9 @@ class Http1ServerProtocol(asyncio.Protocol):
             self._write_timer.cancel()
             self._write_timer = None
         self._wake_drain(None)
+        writer = self._writer
+        if writer is not None and writer.writable_callback is not None:
+            writer.writable_callback(True)
 
     # -- parser callbacks ------------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -205,7 +216,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         if request.upgrade:
             self._upgrade_request = request
         self._pending.append(request)
-        if self._active is None:
+        if self._writer is None:
             self._start_next()
         else:
             self._pause(_PAUSE_PIPELINE)
@@ -277,24 +288,22 @@ class Http1ServerProtocol(asyncio.Protocol):
         if request is self._rejected_request:
             writer.closes_connection = True
         self._writer = writer
-        self._active = self._loop.create_task(self._run(request, writer))
-
-    async def _run(self, request: InboundRequest, writer: Http1ResponseWriter) -> None:
         try:
-            await self._handler(request, writer)
-        except asyncio.CancelledError:
-            writer.abandon()
-            raise
+            self._handler(request, writer)
         except Exception:
             log.exception("handler failed for %s %s", request.method, request.path)
             if not writer.started:
-                status, body = error_response(500, "There was a problem proxying the request")
-                writer.send_simple(status, body)
+                writer.send_simple(*error_response(500, "Internal Server Error"))
             else:
                 writer.abandon()
-        finally:
-            self._active = None
-        self._after_response(request, writer)
+
+    def response_finished(self, writer: Http1ResponseWriter) -> None:
+        """The handler ended (or abandoned) the active response: go on with the connection."""
+        if writer is not self._writer:
+            return
+        self._writer = None
+        writer.cancel_callback = writer.writable_callback = None  # no cycle outlives the response
+        self._after_response(writer.request, writer)
 
     def _after_response(self, request: InboundRequest, writer: Http1ResponseWriter) -> None:
         transport = self._transport
@@ -331,7 +340,7 @@ class Http1ServerProtocol(asyncio.Protocol):
             building.body.feed_error(failure)
             if self._writer is not None and self._writer.request is building:
                 self._writer.closes_connection = True
-        elif self._active is None and not self._pending:
+        elif self._writer is None and not self._pending:
             self._send_rejection(failure)
 
     def _is_queued(self, request: InboundRequest) -> bool:
@@ -389,7 +398,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._read_deadline.clear()
 
     def _on_read_timeout(self) -> None:
-        if self._active is None and not self._pending and self._transport is not None:
+        if self._writer is None and not self._pending and self._transport is not None:
             if self._building is not None:
                 log.debug("client %s too slow to send its request; closing", self._client_ip.decode())
             self._transport.close()
@@ -407,7 +416,7 @@ class Http1ServerProtocol(asyncio.Protocol):
 
     def close_when_idle(self) -> None:
         self._draining = True
-        if self._active is None and not self._pending and self._transport is not None:
+        if self._writer is None and not self._pending and self._transport is not None:
             self._transport.close()
 
     def abort(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bascule.bodies import BodyStream
@@ -26,11 +27,13 @@ class Http1ResponseWriter:
         "_head_only",
         "_pending_head",
         "_until_close",
+        "cancel_callback",
         "closes_connection",
         "finished",
         "request",
         "started",
         "switched",
+        "writable_callback",
     )
 
     def __init__(self, connection: Http1ServerProtocol, request: InboundRequest) -> None:
@@ -41,6 +44,8 @@ class Http1ResponseWriter:
         self._until_close = False
         self._continue_sent = False
         self._pending_head = b""
+        self.cancel_callback: Callable[[], None] | None = None
+        self.writable_callback: Callable[[bool], None] | None = None
         self.started = False
         self.finished = False
         self.switched = False
@@ -105,8 +110,15 @@ class Http1ResponseWriter:
         if self._pending_head or tail:
             self._connection.write(self._pending_head + tail)
             self._pending_head = b""
+        self._connection.response_finished(self)
 
-    def send_simple(self, status: int, body: bytes, close: bool = False, content_type: bytes = _JSON) -> None:
+    def on_writable(self, callback: Callable[[bool], None]) -> None:
+        self.writable_callback = callback
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        self.cancel_callback = callback
+
+    def send_simple(self, status: int, body: bytes, *, close: bool = False, content_type: bytes = _JSON) -> None:
         """A complete small response made by the gateway itself."""
         if close:
             self.closes_connection = True
@@ -116,7 +128,10 @@ class Http1ResponseWriter:
 
     def abandon(self) -> None:
         """The response cannot be completed: the connection must close (the client sees a cut message)."""
+        if self.finished or self.switched:
+            return
         self.closes_connection = True
+        self._connection.response_finished(self)
 
     def switch_protocols(self, status: int, reason: bytes, headers: list[Header]) -> RawChannel:
         assert not self.started

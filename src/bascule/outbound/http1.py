@@ -1,20 +1,21 @@
 """The outbound HTTP/1.1 adapter: one upstream connection, one exchange at a time.
 
-An exchange is `begin` (write the request head), optional body writes, then the response head
-(`response_head`) and the response body (`body`). The connection goes back to its pool only when the
-response was read to its end and both sides allow keep-alive; anything else closes it.
+An exchange is `begin` (write the request head and name the `ResponseSink`), optional body writes, then
+the sink is told, from inside `data_received`, about the response head, each body chunk and the end (or
+one failure). No task or future is involved: the response is relayed as it is parsed. The connection is
+fit for another exchange only once the response ended cleanly and both sides allow keep-alive.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
-from bascule.bodies import BodyStream
 from bascule.core.headers import NO_TOKENS, Header, listed_in_connection
+from bascule.core.upstream_url import Origin
 from bascule.deadlines import Deadline
 from bascule.errors import UpstreamProtocolError, UpstreamTimeout
 
@@ -29,20 +30,31 @@ class ResponseHead:
     connection_tokens: frozenset[bytes] = NO_TOKENS
     """Header names listed in `Connection`: never forwarded."""
     switched: bool = False
-    """True for a 101 answer to an upgrade: the body is then the raw byte stream."""
+    """True for a 101 answer to an upgrade: what follows is the other protocol's bytes."""
+
+
+class ResponseSink(Protocol):
+    """Who receives one response. Exactly one of `response_end` / `response_failed` ends it."""
+
+    def response_head(self, head: ResponseHead) -> None: ...
+
+    def response_body(self, chunk: bytes) -> None: ...
+
+    def response_end(self) -> None: ...
+
+    def response_failed(self, error: Exception) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
     """An asyncio protocol for one keep-alive connection to one upstream origin."""
 
-    def __init__(self, origin: object) -> None:
+    def __init__(self, origin: Origin) -> None:
         self.origin = origin
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._head_waiter: asyncio.Future[ResponseHead] | None = None
+        self._sink: ResponseSink | None = None
         self._head: ResponseHead | None = None
-        self.body: BodyStream | None = None
         self._headers: list[Header] = []
         self._reason = b""
         self._content_length: int | None = None
@@ -54,7 +66,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._response_deadline = Deadline(self._loop, self._on_response_timeout)
         self._exchanges = 0
         self._closed = False
-        self._complete = True
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.received_any = False
@@ -64,27 +75,23 @@ class UpstreamConnection(asyncio.Protocol):
     @property
     def is_reusable(self) -> bool:
         """Open, between exchanges, with nothing unread."""
-        return not self._closed and self._complete and self.transport is not None and not self.transport.is_closing()
+        return (
+            self._sink is None and not self._closed and self.transport is not None and not self.transport.is_closing()
+        )
 
     @property
     def is_reused(self) -> bool:
         return self._exchanges > 1
 
-    @property
-    def response_complete(self) -> bool:
-        return self._complete
-
     # -- the exchange ----------------------------------------------------------------------------
-    def begin(self, head: bytes, head_request: bool) -> None:
-        """Write a request head and expect one response to it."""
-        assert self.transport is not None and self._complete
+    def begin(self, head: bytes, head_request: bool, sink: ResponseSink) -> None:
+        """Write a request head; `sink` hears about the one response to it."""
+        assert self.transport is not None and self._sink is None
         self._exchanges += 1
-        self._complete = False
+        self._sink = sink
         self.received_any = False
         self._head = None
         self._head_request = head_request
-        self._head_waiter = self._loop.create_future()
-        self.body = BodyStream(self._pause_reading, self._resume_reading)
         self.transport.write(head)
 
     def write(self, data: bytes) -> None:
@@ -92,6 +99,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(data)
 
     async def drain(self) -> None:
+        """Wait while the upstream reads the request body slower than it arrives."""
         if self._closed:
             raise ConnectionResetError("upstream closed the connection")
         if not self._write_paused:
@@ -105,9 +113,13 @@ class UpstreamConnection(asyncio.Protocol):
         if self._head is None and not self._closed:
             self._response_deadline.set_in(seconds)
 
-    async def response_head(self) -> ResponseHead:
-        assert self._head_waiter is not None
-        return await self._head_waiter
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def close(self) -> None:
         self._closed = True
@@ -115,7 +127,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
+        """Drop the connection at once; the sink hears nothing more."""
         self._closed = True
+        self._sink = None
+        self._response_deadline.close()
         if self.transport is not None:
             self.transport.abort()
 
@@ -126,14 +141,15 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.received_any = True
         if self._switched:
-            assert self.body is not None
-            self.body.feed(data)
+            if self._sink is not None:
+                self._sink.response_body(data)
             return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            assert self.body is not None
-            self.body.feed(data[upgrade.args[0] :])
+            rest = data[upgrade.args[0] :]
+            if rest and self._sink is not None:
+                self._sink.response_body(rest)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"invalid response from upstream: {exc}"))
             self.abort()
@@ -149,7 +165,7 @@ class UpstreamConnection(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("upstream closed the connection"))
-        if self._complete:
+        if self._sink is None:
             return
         if self._switched or (self._head is not None and self._close_delimited):
             self._finish()
@@ -183,79 +199,71 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self._skipping_interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             return
-        self._cancel_timer()
+        self._response_deadline.clear()
         if status == 101:
-            self._switched = True  # from here the body stream carries the other protocol's bytes
-        chunked = False
-        listed = NO_TOKENS
-        for name, value in self._headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                self._content_length = int(value)
-            elif lname == b"transfer-encoding":
-                chunked = True
-            elif lname == b"connection":
-                listed = listed | listed_in_connection(value)
-        no_body = self._head_request or status in (204, 304)
-        self._close_delimited = not chunked and self._content_length is None and not no_body
-        head = ResponseHead(
-            status=status,
-            reason=self._reason,
-            headers=self._headers,
-            content_length=self._content_length if not chunked else None,
-            keep_alive=self._parser.should_keep_alive(),
-            connection_tokens=listed,
-            switched=status == 101,
-        )
+            self._switched = True  # from here on, the sink gets the other protocol's bytes
+        head = self._read_head(status)
         self._head = head
-        waiter = self._head_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(head)
+        sink = self._sink
+        if sink is not None:
+            sink.response_head(head)
         if self._head_request and status not in (204, 304):
             self._needs_new_parser = True
             self._finish()
 
+    def _read_head(self, status: int) -> ResponseHead:
+        chunked = False
+        listed = NO_TOKENS
+        for name, value in self._headers:
+            size = len(name)  # compare lengths first: most headers are none of these three
+            if size == 14 and name.lower() == b"content-length":
+                self._content_length = int(value)
+            elif size == 17 and name.lower() == b"transfer-encoding":
+                chunked = True
+            elif size == 10 and name.lower() == b"connection":
+                listed = listed | listed_in_connection(value)
+        no_body = self._head_request or status in (204, 304)
+        self._close_delimited = not chunked and self._content_length is None and not no_body
+        return ResponseHead(
+            status=status,
+            reason=self._reason,
+            headers=self._headers,
+            content_length=None if chunked else self._content_length,
+            keep_alive=self._parser.should_keep_alive(),
+            connection_tokens=listed,
+            switched=status == 101,
+        )
+
     def on_body(self, body: bytes) -> None:
-        if self.body is not None and not self._complete:
-            self.body.feed(body)
+        sink = self._sink
+        if sink is not None:
+            sink.response_body(body)
 
     def on_message_complete(self) -> None:
         if self._skipping_interim:
             self._skipping_interim = False
             return
-        if not self._switched and not self._complete:
+        if not self._switched and self._sink is not None:
             self._finish()
 
     # -- internals -------------------------------------------------------------------------------
     def _finish(self) -> None:
-        self._complete = True
+        sink = self._sink
+        self._sink = None
         self.idle_since = self._loop.time()
-        if self.body is not None:
-            self.body.feed_eof()
         if self._head is not None and not self._head.keep_alive:
             self._closed = True
+        if sink is not None:
+            sink.response_end()
 
     def _fail(self, error: Exception) -> None:
-        self._complete = True
+        sink = self._sink
+        self._sink = None
         self._closed = True
-        self._cancel_timer()
-        waiter = self._head_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-        elif self.body is not None:
-            self.body.feed_error(error)
+        self._response_deadline.close()
+        if sink is not None:
+            sink.response_failed(error)
 
     def _on_response_timeout(self) -> None:
         self._fail(UpstreamTimeout("response"))
         self.abort()
-
-    def _cancel_timer(self) -> None:
-        self._response_deadline.clear()
-
-    def _pause_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()

@@ -1,8 +1,9 @@
 """Keep-alive connection pools, one idle list per origin.
 
-Acquiring takes the most recently released idle connection (warm, least likely to have been closed by
-the upstream) or dials a new one; there is no cap on connections in use, only on idle ones kept. Idle
-connections older than `idle_timeout` are closed by a sweep every few seconds, never on the request path.
+`take_idle` hands out the most recently released idle connection (warm, least likely to have been closed
+by the upstream) without waiting; `connect` dials a new one. There is no cap on connections in use, only on
+idle ones kept. Idle connections older than `idle_timeout` are closed by a sweep every few seconds, never
+on the request path.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ class ConnectionPool:
         self._idle_timeout = idle_timeout
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def acquire(self, origin: Origin, connect_timeout: float, fresh: bool = False) -> UpstreamConnection:
-        """A connection ready for one exchange; `fresh` skips idle ones (a retry after a stale reuse)."""
+    def take_idle(self, origin: Origin) -> UpstreamConnection | None:
+        """A pooled connection ready for one exchange, or None."""
         idle = self._idle.get(origin)
-        if idle and not fresh:
-            while idle:
-                connection = idle.pop()
-                if connection.is_reusable:
-                    return connection
+        while idle:
+            connection = idle.pop()
+            if connection.is_reusable:
+                return connection
+        return None
+
+    async def connect(self, origin: Origin, connect_timeout: float) -> UpstreamConnection:
+        """A new connection; errors are named by phase (`bascule.outbound.connect`)."""
         return await self._connector.open(origin, lambda: UpstreamConnection(origin), connect_timeout)
 
     def release(self, connection: UpstreamConnection) -> None:
@@ -40,7 +44,6 @@ class ConnectionPool:
         if not connection.is_reusable:
             connection.close()
             return
-        assert isinstance(connection.origin, Origin)
         idle = self._idle.get(connection.origin)
         if idle is None:
             idle = self._idle[connection.origin] = deque()

@@ -1,145 +1,243 @@
 """One request/response exchange with an upstream over a pooled HTTP/1.1 connection.
 
-The request body is relayed by its own task while the response head is awaited, so an upstream that
-answers before it has read the whole body (or streams while reading) never deadlocks the relay. A reused
-keep-alive connection that the upstream had already closed is retried once on a fresh connection, when
-nothing was received on it and the request had no body to replay.
+An `Exchange` is driven by callbacks, like the protocols on both sides of it: the response head, body
+chunks and end arrive from the upstream connection's `data_received` and go straight to the client's
+transport, with no task or future on the way. Only what must wait gets a task: dialling a new connection,
+and relaying a request body (read from the client while the response is awaited, so an upstream that answers
+early or streams while reading never deadlocks the relay).
+
+Backpressure: when the client reads slower than the upstream sends, the upstream connection stops reading
+until the client catches up (`ResponseWriter.on_writable`). A reused keep-alive connection that the upstream
+had already closed is retried once on a fresh connection, when nothing was received on it and the request
+had no body to replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
-from bascule.bodies import BodyStream
-from bascule.core.headers import Header, forwarded_response_headers
+from bascule.core.headers import forwarded_response_headers
 from bascule.core.upstream_url import Origin
-from bascule.errors import UpstreamProtocolError
-from bascule.messages import InboundRequest, ResponseWriter
+from bascule.errors import ClientProtocolError, UpstreamProtocolError
+from bascule.messages import InboundRequest, RawChannel, ResponseWriter, error_response
 from bascule.outbound.http1 import ResponseHead, UpstreamConnection
 from bascule.outbound.pool import ConnectionPool
+from bascule.proxy.errors import status_for
+
+log = logging.getLogger("bascule.proxy")
 
 
-async def exchange(
-    pool: ConnectionPool,
-    *,
-    origin: Origin,
-    head: bytes,
-    request: InboundRequest,
-    writer: ResponseWriter,
-    timeout: float,
-) -> None:
-    """Send `head` (and the request body) to `origin` and relay the answer to `writer`."""
-    held: UpstreamConnection | None = None
-    upload: asyncio.Task[None] | None = None
-    try:
-        for attempt in range(2):
-            connection = held = await pool.acquire(origin, timeout, fresh=attempt > 0)
-            connection.begin(head, request.method == "HEAD")
-            if request.body is None or request.upgrade:
-                connection.arm_response_timeout(timeout)
-            else:
-                upload = asyncio.get_running_loop().create_task(
-                    _upload(request.body, request, writer, connection, timeout)
-                )
-            try:
-                response = await connection.response_head()
-                break
-            except (UpstreamProtocolError, ConnectionError):
-                connection.abort()
-                if upload is not None and upload.done() and not upload.cancelled() and upload.exception():
-                    raise upload.exception() from None  # type: ignore[misc]
-                stale = connection.is_reused and not connection.received_any and request.body is None
-                if attempt == 0 and stale:
-                    continue
-                raise
-        if response.switched and request.upgrade:
-            await _pipe(request, writer, connection, response)
-            return
-        headers = forwarded_response_headers(response.headers, response.connection_tokens)
-        writer.send_head(response.status, response.reason, headers, response.content_length)
-        await _relay_body(connection, writer)
-        writer.end()
-        if upload is not None and not upload.done():
-            connection.abort()  # answered before the body was consumed: not reusable
+class Exchange:
+    __slots__ = (
+        "_api_id",
+        "_cancelled",
+        "_channel",
+        "_connection",
+        "_head",
+        "_origin",
+        "_pool",
+        "_request",
+        "_retried",
+        "_task",
+        "_timeout",
+        "_upload",
+        "_upload_error",
+        "_writer",
+    )
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        origin: Origin,
+        head: bytes,
+        request: InboundRequest,
+        writer: ResponseWriter,
+        timeout: float,
+        api_id: str,
+    ) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._head = head
+        self._request = request
+        self._writer = writer
+        self._timeout = timeout
+        self._api_id = api_id
+        self._connection: UpstreamConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._upload: asyncio.Task[None] | None = None
+        self._upload_error: BaseException | None = None
+        self._channel: RawChannel | None = None
+        self._retried = False
+        self._cancelled = False
+
+    def start(self) -> None:
+        self._writer.on_cancel(self._cancel)
+        connection = self._pool.take_idle(self._origin)
+        if connection is not None:
+            self._send(connection)
         else:
-            pool.release(connection)
-        held = None
-    finally:
-        if upload is not None and not upload.done():
-            upload.cancel()
-        if held is not None:
-            held.abort()
+            self._task = asyncio.get_running_loop().create_task(self._connect_and_send())
 
-
-async def _relay_body(connection: UpstreamConnection, writer: ResponseWriter) -> None:
-    body = connection.body
-    assert body is not None
-    while True:
-        chunk = body.read_nowait()
-        if chunk is None:
-            chunk = await body.read()
-        if not chunk:
+    # -- sending -----------------------------------------------------------------------------------
+    async def _connect_and_send(self) -> None:
+        try:
+            connection = await self._pool.connect(self._origin, self._timeout)
+        except Exception as exc:  # named by phase in bascule.outbound.connect; anything else is a 502 too
+            self._fail(exc)
             return
-        writer.write(chunk)
-        if writer.must_drain:
-            await writer.drain()
+        if self._cancelled:
+            connection.close()
+            return
+        self._send(connection)
 
+    def _send(self, connection: UpstreamConnection) -> None:
+        self._connection = connection
+        request = self._request
+        connection.begin(self._head, request.method == "HEAD", self)
+        if request.body is None or request.upgrade:
+            connection.arm_response_timeout(self._timeout)
+        else:
+            self._upload = asyncio.get_running_loop().create_task(self._relay_request_body(connection))
 
-async def _upload(
-    body: BodyStream,
-    request: InboundRequest,
-    writer: ResponseWriter,
-    connection: UpstreamConnection,
-    timeout: float,
-) -> None:
-    try:
-        if request.expects_continue:
-            writer.send_continue()
-        chunked = request.chunked
-        while True:
-            chunk = await body.read()
-            if not chunk:
-                break
-            connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-            await connection.drain()
-        if chunked:
-            connection.write(b"0\r\n\r\n")
-        connection.arm_response_timeout(timeout)
-    except Exception:
-        connection.abort()
-        raise
+    async def _relay_request_body(self, connection: UpstreamConnection) -> None:
+        request = self._request
+        body = request.body
+        assert body is not None
+        try:
+            if request.expects_continue:
+                self._writer.send_continue()
+            chunked = request.chunked
+            while chunk := await body.read():
+                connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                await connection.drain()
+            if chunked:
+                connection.write(b"0\r\n\r\n")
+            connection.arm_response_timeout(self._timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The client's fault (too slow, too large, gone): it decides what the client is told.
+            self._upload_error = exc
+            connection.abort()
+            self.response_failed(exc)
 
+    # -- the response (ResponseSink) -----------------------------------------------------------------
+    def response_head(self, head: ResponseHead) -> None:
+        writer = self._writer
+        if head.switched and self._request.upgrade:
+            self._switch(head)
+            return
+        headers = forwarded_response_headers(head.headers, head.connection_tokens)
+        writer.send_head(head.status, head.reason, headers, head.content_length)
+        writer.on_writable(self._client_writable)
 
-async def _pipe(
-    request: InboundRequest, writer: ResponseWriter, connection: UpstreamConnection, response: ResponseHead
-) -> None:
-    """After a 101: copy bytes both ways until either side closes."""
-    headers: list[Header] = forwarded_response_headers(response.headers, response.connection_tokens)
-    upgrade = next((v for n, v in response.headers if n.lower() == b"upgrade"), b"websocket")
-    headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
-    channel = writer.switch_protocols(response.status, response.reason, headers)
-    upstream_body = connection.body
-    assert upstream_body is not None
-
-    async def client_to_upstream() -> None:
-        while chunk := await channel.incoming.read():
-            connection.write(chunk)
-            await connection.drain()
-
-    async def upstream_to_client() -> None:
-        while chunk := await upstream_body.read():
+    def response_body(self, chunk: bytes) -> None:
+        channel = self._channel
+        if channel is not None:
             channel.write(chunk)
-            await channel.drain()
+            return
+        writer = self._writer
+        writer.write(chunk)
+        if writer.must_drain and self._connection is not None:
+            self._connection.pause_reading()
 
-    tasks = [asyncio.ensure_future(client_to_upstream()), asyncio.ensure_future(upstream_to_client())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, UpstreamProtocolError):
-                await task
+    def response_end(self) -> None:
+        connection = self._connection
+        if self._channel is not None:
+            self._channel.close()
+            return
+        upload = self._upload
+        if upload is not None and not upload.done():
+            upload.cancel()  # answered before the body was consumed: the connection is not reusable
+            if connection is not None:
+                connection.abort()
+        elif connection is not None:
+            self._pool.release(connection)
+        self._connection = None
+        self._writer.end()
+
+    def response_failed(self, error: Exception) -> None:
+        connection = self._connection
+        if connection is not None:
+            connection.abort()
+        self._connection = None
+        if self._upload_error is None and self._should_retry(connection):
+            self._retried = True
+            self._task = asyncio.get_running_loop().create_task(self._connect_and_send())
+            return
+        upload = self._upload
+        if upload is not None and not upload.done() and upload is not asyncio.current_task():
+            upload.cancel()
+        if isinstance(self._upload_error, Exception):
+            error = self._upload_error
+        self._fail(error)
+
+    def _should_retry(self, connection: UpstreamConnection | None) -> bool:
+        """A reused connection the upstream had closed while idle: nothing was sent back, nothing lost."""
+        return (
+            not self._retried
+            and connection is not None
+            and connection.is_reused
+            and not connection.received_any
+            and self._request.body is None
+            and not self._writer.started
+        )
+
+    # -- endings -----------------------------------------------------------------------------------
+    def _client_writable(self, writable: bool) -> None:
+        connection = self._connection
+        if connection is not None:
+            if writable:
+                connection.resume_reading()
+            else:
+                connection.pause_reading()
+
+    def _fail(self, error: BaseException) -> None:
+        if self._cancelled:
+            return
+        writer = self._writer
+        if isinstance(error, Exception):
+            status, message = status_for(error)
+        else:
+            status, message = 500, "There was a problem proxying the request"
+        if not isinstance(error, ClientProtocolError):
+            log.warning("[PROXY] api=%s upstream=%s: %s", self._api_id, self._origin, error)
+        if writer.started:
+            writer.abandon()
+        else:
+            writer.send_simple(*error_response(status, message))
+
+    def _cancel(self) -> None:
+        """The client went away: stop everything, keep nothing."""
+        self._cancelled = True
+        for task in (self._task, self._upload):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._connection is not None:
+            self._connection.abort()
+            self._connection = None
+        if self._channel is not None:
+            self._channel.close()
+
+    # -- protocol switch (WebSocket) ---------------------------------------------------------------
+    def _switch(self, head: ResponseHead) -> None:
+        """After a 101: copy bytes both ways until either side closes."""
+        headers = forwarded_response_headers(head.headers, head.connection_tokens)
+        upgrade = next((v for n, v in head.headers if n.lower() == b"upgrade"), b"websocket")
+        headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
+        channel = self._writer.switch_protocols(head.status, head.reason, headers)
+        self._channel = channel
+        self._writer.on_writable(self._client_writable)
+        connection = self._connection
+        assert connection is not None
+        self._upload = asyncio.get_running_loop().create_task(self._relay_client_bytes(channel, connection))
+
+    async def _relay_client_bytes(self, channel: RawChannel, connection: UpstreamConnection) -> None:
+        with contextlib.suppress(ConnectionError, UpstreamProtocolError):
+            while chunk := await channel.incoming.read():
+                connection.write(chunk)
+                await connection.drain()
         connection.close()
         channel.close()

@@ -6,8 +6,6 @@ calls them in order and hands the exchange to `bascule.proxy.exchange`.
 
 from __future__ import annotations
 
-import logging
-
 from bascule import __version__
 from bascule.core.headers import Header, encode_head, forwarded_request_headers
 from bascule.core.rewrite import (
@@ -19,14 +17,12 @@ from bascule.core.rewrite import (
     strip_listen_path,
     strip_listen_path_pattern,
 )
-from bascule.errors import ClientProtocolError, ProxyError, UpstreamProtocolError
-from bascule.messages import InboundRequest, ResponseWriter, error_response, reason_phrase
+from bascule.errors import AllHostsDown
+from bascule.messages import InboundRequest, ResponseWriter, error_response
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
-from bascule.proxy.exchange import exchange
+from bascule.proxy.exchange import Exchange
 from bascule.runtime.snapshot import ApiRuntime, SnapshotHolder
-
-log = logging.getLogger("bascule.proxy")
 
 USER_AGENT = f"bascule/{__version__}".encode()
 
@@ -38,7 +34,7 @@ class HttpProxy:
         self._holder = holder
         self._pool = pool
 
-    async def __call__(self, request: InboundRequest, writer: ResponseWriter) -> None:
+    def __call__(self, request: InboundRequest, writer: ResponseWriter) -> None:
         snapshot = self._holder.current
         options = snapshot.gateway.http_server
         path = request.path
@@ -47,29 +43,24 @@ class HttpProxy:
             return
         match = snapshot.routes.match(request.host.decode("latin-1"), path)
         if match is None:
-            _send_error(writer, 404, "Not Found")
+            writer.send_simple(*error_response(404, "Not Found"))
             return
         api = match.mount.target
         try:
             target = api.upstream.pick()
-            upstream_path = _upstream_path(api, path, target.path)
-            if not options.skip_target_path_escaping:
-                upstream_path = escape_path(upstream_path)
-            query = merge_query(target.query, request.query)
-            request_target = f"{upstream_path}?{query}" if query else upstream_path
-            host = request.host if api.settings.preserve_host_header else target.host_header.encode()
-            headers = _upstream_headers(request, host, options.enable_websockets)
-            head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
-            await exchange(
-                self._pool,
-                origin=target.origin,
-                head=head,
-                request=request,
-                writer=writer,
-                timeout=snapshot.gateway.proxy_default_timeout,
-            )
-        except (ProxyError, ClientProtocolError, ConnectionError, TimeoutError) as exc:
-            _fail(writer, exc, api)
+        except AllHostsDown as exc:
+            writer.send_simple(*error_response(*status_for(exc)))
+            return
+        upstream_path = _upstream_path(api, path, target.path)
+        if not options.skip_target_path_escaping:
+            upstream_path = escape_path(upstream_path)
+        query = merge_query(target.query, request.query)
+        request_target = f"{upstream_path}?{query}" if query else upstream_path
+        host = request.host if api.settings.preserve_host_header else target.host_header.encode()
+        headers = _upstream_headers(request, host, options.enable_websockets)
+        head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
+        timeout = snapshot.gateway.proxy_default_timeout
+        Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings.api_id).start()
 
 
 def _upstream_path(api: ApiRuntime, path: str, target_path: str) -> str:
@@ -102,23 +93,6 @@ def _upstream_headers(request: InboundRequest, host: bytes, websockets: bool) ->
     elif request.chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
     return headers
-
-
-def _fail(writer: ResponseWriter, error: Exception, api: ApiRuntime) -> None:
-    status, message = status_for(error)
-    if isinstance(error, UpstreamProtocolError | ProxyError):
-        log.warning("[PROXY] api=%s: %s", api.settings.api_id, error)
-    if writer.started:
-        writer.abandon()
-        return
-    _send_error(writer, status, message)
-
-
-def _send_error(writer: ResponseWriter, status: int, message: str) -> None:
-    status, body = error_response(status, message)
-    writer.send_head(status, reason_phrase(status), [(b"Content-Type", b"application/json")], len(body))
-    writer.write(body)
-    writer.end()
 
 
 def _redirect(writer: ResponseWriter, path: str, query: str) -> None:
