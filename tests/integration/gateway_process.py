@@ -44,7 +44,8 @@ class GatewayProcess:
     secret: str
 
     @classmethod
-    async def start(cls, conf: Path, env: dict[str, str] | None = None) -> GatewayProcess:
+    async def start(cls, conf: Path, env: dict[str, str] | None = None, port: int | None = None) -> GatewayProcess:
+        """Run the gateway on `conf`; `port` when the environment moves it off the file's `listen_port`."""
         settings = json.loads(conf.read_text())
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -56,7 +57,7 @@ class GatewayProcess:
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        gateway = cls(process, settings["listen_port"], settings["secret"])
+        gateway = cls(process, port or settings["listen_port"], settings["secret"])
         await gateway.wait_listening()
         return gateway
 

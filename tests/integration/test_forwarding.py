@@ -187,3 +187,14 @@ async def test_api_id_prefix_and_strict_routes(gateway_factory: GatewayFactory, 
     )
     assert (await fetch(strict.ports["main"], "GET", "/usersXYZ")).status == 404
     assert (await fetch(strict.ports["main"], "GET", "/users/1")).json()["target"] == "/1"
+
+
+async def test_protected_api_fails_closed(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    protected = classic_api("p", "/p/", upstream.url)
+    protected["use_keyless"] = False
+    gw = await gateway_factory([protected])
+    missing = await fetch(gw.ports["main"], "GET", "/p/x")
+    assert (missing.status, missing.json()) == (401, {"error": "Authorization field missing"})
+    wrong = await fetch(gw.ports["main"], "GET", "/p/x", headers={"Authorization": "some-key"})
+    assert (wrong.status, wrong.json()) == (403, {"error": "Access to this API has been disallowed"})
+    assert upstream.requests == []

@@ -78,21 +78,8 @@ def test_env_override_wins_over_file_in_both_spellings(tmp_path: Path) -> None:
 async def test_env_override_changes_the_listen_port(tmp_path: Path, upstream: UpstreamPeer) -> None:
     conf = write_config(tmp_path, [classic_api("a", "/a/", upstream.url)])
     port = free_port()
-    settings = json.loads(conf.read_text())
-    settings["listen_port"] = port
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bascule",
-        "--conf",
-        str(conf),
-        env={**os.environ, "TYK_GW_LISTENPORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    gateway = GatewayProcess(process, port, settings["secret"])
+    gateway = await GatewayProcess.start(conf, env={"TYK_GW_LISTENPORT": str(port)}, port=port)
     try:
-        await gateway.wait_listening()
         assert (await fetch(port, "GET", "/a/x")).status == 200
     finally:
         await gateway.stop()

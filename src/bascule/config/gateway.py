@@ -16,9 +16,10 @@ class HttpServerSettings:
     """`http_server_options`: limits and behaviour of the inbound HTTP listeners."""
 
     read_timeout: float = 120.0
-    """Seconds a client may take to send a whole request (head and body); 0 disables."""
+    """Seconds a client may take to send a whole request (head and body), and to stay idle between
+    requests. (tyk.conf's 0 means Tyk's default, 120; a value of 0 here switches the limit off.)"""
     write_timeout: float = 120.0
-    """Seconds a client may take to read a response before it is cut off; 0 disables."""
+    """Seconds a client may stall reading a response before it is cut off (0 here: no limit)."""
     max_request_body_size: int = 0
     """Bytes; 0 means unlimited."""
     max_header_bytes: int = 64 * 1024

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from bascule.core.rewrite import clean_path
+
 _KV_REFERENCE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -35,16 +37,4 @@ def normalise_listen_path(value: str) -> str:
     """
     if is_kv_reference(value):
         return value
-    segments: list[str] = []
-    for segment in value.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(segment)
-    path = "/" + "/".join(segments)
-    if value.endswith("/") and path != "/":
-        path += "/"
-    return path
+    return clean_path(value, encoded_dots=False)

@@ -101,15 +101,15 @@ def needs_cleaning(path: str) -> bool:
     return any(_dot_segment(segment) in (".", "..") for segment in path.split("/"))
 
 
-def clean_path(path: str) -> str:
+def clean_path(path: str, encoded_dots: bool = True) -> str:
     """Go's `path.Clean` plus a kept trailing slash, as gorilla/mux redirects to (§3.1).
 
-    Encoded dot segments count as dot segments, so `/public/%2e%2e/admin` cleans to `/admin` and can never
-    reach an upstream under `/public/` while meaning a parent directory.
+    With `encoded_dots`, percent-encoded dot segments count as dot segments, so `/public/%2e%2e/admin`
+    cleans to `/admin` and can never reach an upstream under `/public/` while meaning a parent directory.
     """
     segments: list[str] = []
     for raw in path.split("/"):
-        segment = _dot_segment(raw)
+        segment = _dot_segment(raw) if encoded_dots else raw
         if segment in ("", "."):
             continue
         if segment == "..":

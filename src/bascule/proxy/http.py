@@ -19,6 +19,7 @@ from bascule.core.rewrite import (
 )
 from bascule.errors import AllHostsDown
 from bascule.messages import InboundRequest, ResponseWriter, error_response
+from bascule.middleware.access import refusal
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
 from bascule.proxy.exchange import Exchange
@@ -46,6 +47,10 @@ class HttpProxy:
             writer.send_simple(*error_response(404, "Not Found"))
             return
         api = match.mount.target
+        refused = refusal(api.settings.keyless, request.headers)
+        if refused is not None:
+            writer.send_simple(*error_response(*refused))
+            return
         try:
             target = api.upstream.pick()
         except AllHostsDown as exc:
