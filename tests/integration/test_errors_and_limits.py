@@ -183,3 +183,11 @@ async def test_slow_request_body_is_408(gateway_factory: GatewayFactory, upstrea
     assert response.json() == {"error": "Request Timeout"}
     assert await client.is_closed()
     await client.close()
+
+
+async def test_read_timeout_does_not_cut_a_slow_upstream(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("a", "/a/", upstream.url)], http=HttpServerSettings(read_timeout=0.3))
+    client = await RawClient.connect(gw.ports["main"])
+    assert (await client.request("GET", "/a/slow/800")).status == 200
+    assert (await client.request("GET", "/a/echo")).status == 200  # keep-alive survives too
+    await client.close()

@@ -234,7 +234,6 @@ class Http1ServerProtocol(asyncio.Protocol):
         request = self._building
         assert request is not None
         self._building = None
-        self._cancel_read_timer()
         if request.body is not None and not request.upgrade:
             request.body.feed_eof()
 
@@ -404,6 +403,9 @@ class Http1ServerProtocol(asyncio.Protocol):
             self._transport.close()
         elif self._building is not None and self._building.body is not None:
             self._building.body.feed_error(ClientProtocolError(408, "Request Timeout"))
+        else:
+            # The request arrived in time and is being answered: the clock restarts after the response.
+            self._arm_read_timer()
 
     def _on_write_timeout(self) -> None:
         self._write_timer = None
