@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from conftest import SECRET, GatewayFactory, classic_api
+from gateway_process import free_port
 from http_client import RawClient, Response, fetch
 from upstream_peer import UpstreamPeer
 
@@ -183,3 +184,17 @@ async def test_an_api_path_starting_with_tyk_is_not_the_control_api(
 ) -> None:
     port = (await gateway_factory([classic_api("foo", "/tyk-foo/", upstream.url)])).ports["main"]
     assert (await fetch(port, "GET", "/tyk-foo/echo")).status == 200
+
+
+async def test_separate_control_port(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    """§5 case 51: with `control_api_port`, /hello and /tyk/ live there only; the main port serves APIs."""
+    gw = await gateway_factory(
+        [classic_api("a", "/a/", upstream.url)], control_api_port=free_port(), control_api_hostname="127.0.0.1"
+    )
+    main, control = gw.ports["main"], gw.ports["control"]
+    assert (await fetch(main, "GET", "/hello")).status == 404
+    assert (await fetch(main, "GET", "/tyk/apis", headers=KEY)).status == 404
+    assert (await fetch(main, "GET", "/a/x")).status == 200
+    assert (await fetch(control, "GET", "/hello")).json()["status"] == "pass"
+    assert (await admin(control, "GET", "/tyk/apis")).status == 200
+    assert (await fetch(control, "GET", "/a/x")).status == 404

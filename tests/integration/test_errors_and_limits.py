@@ -185,7 +185,9 @@ async def test_slow_request_body_is_408(gateway_factory: GatewayFactory, upstrea
     await client.close()
 
 
-async def test_read_timeout_does_not_cut_a_slow_upstream(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+async def test_read_timeout_does_not_cut_a_slow_upstream(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer
+) -> None:
     gw = await gateway_factory([classic_api("a", "/a/", upstream.url)], http=HttpServerSettings(read_timeout=0.3))
     client = await RawClient.connect(gw.ports["main"])
     assert (await client.request("GET", "/a/slow/800")).status == 200
