@@ -14,7 +14,8 @@ from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.config.gateway import GatewaySettings
 from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.reloader import LoadedDefinitions, Reloader
-from bascule.inbound.http1 import ConnectionRegistry, Http1ServerProtocol
+from bascule.inbound.http1 import Http1ServerProtocol
+from bascule.inbound.registry import ConnectionRegistry
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
 from bascule.outbound.connect import DirectConnector
 from bascule.outbound.pool import ConnectionPool

@@ -22,9 +22,10 @@ import httptools
 
 from bascule.bodies import BodyStream
 from bascule.config.gateway import HttpServerSettings
-from bascule.core.headers import listed_in_connection
 from bascule.deadlines import Deadline
 from bascule.errors import ClientProtocolError
+from bascule.inbound.registry import ConnectionRegistry
+from bascule.inbound.request_head import read_request_head
 from bascule.inbound.response import Http1ResponseWriter
 from bascule.messages import InboundRequest, RequestHandler, error_response
 
@@ -32,37 +33,6 @@ log = logging.getLogger("bascule.inbound")
 
 _PAUSE_PIPELINE = 1
 _PAUSE_BODY = 2
-_PAUSE_DRAINING = 4
-
-
-class ConnectionRegistry:
-    """The open inbound connections, for graceful shutdown."""
-
-    def __init__(self) -> None:
-        self.connections: set[Http1ServerProtocol] = set()
-        self.closing = False
-        self._idle: asyncio.Event | None = None
-
-    def discard(self, connection: Http1ServerProtocol) -> None:
-        self.connections.discard(connection)
-        if not self.connections and self._idle is not None:
-            self._idle.set()
-
-    async def drain(self, timeout: float) -> bool:
-        """Close idle connections, let active ones finish; True if all closed within `timeout`."""
-        self.closing = True
-        for connection in list(self.connections):
-            connection.close_when_idle()
-        if not self.connections:
-            return True
-        self._idle = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        except TimeoutError:
-            for connection in list(self.connections):
-                connection.abort()
-            return False
 
 
 class Http1ServerProtocol(asyncio.Protocol):
@@ -207,7 +177,11 @@ class Http1ServerProtocol(asyncio.Protocol):
         request.version = parser.get_http_version()
         request.keep_alive = parser.should_keep_alive()
         request.upgrade = parser.should_upgrade()
-        self._read_head(request)
+        try:
+            read_request_head(request)
+        except ClientProtocolError as exc:
+            self._failure = exc
+            raise
         limit = self._limits.max_request_body_size
         if limit > 0 and request.content_length is not None and request.content_length > limit:
             self._fail(413, "Request is too large")
@@ -238,44 +212,6 @@ class Http1ServerProtocol(asyncio.Protocol):
             request.body.feed_eof()
 
     # -- request head ------------------------------------------------------------------------------
-    def _read_head(self, request: InboundRequest) -> None:
-        target = request.raw_target
-        if target.startswith((b"http://", b"https://")):
-            slash = target.find(b"/", target.find(b"//") + 2)
-            target = target[slash:] if slash >= 0 else b"/"
-        elif not target.startswith(b"/") and not (target == b"*" and request.method == "OPTIONS"):
-            self._fail(400, "Bad Request")
-        hash_at = target.find(b"#")
-        if hash_at >= 0:
-            target = target[:hash_at]
-        question = target.find(b"?")
-        if question >= 0:
-            request.path = target[:question].decode("latin-1")
-            request.query = target[question + 1 :].decode("latin-1")
-        else:
-            request.path = target.decode("latin-1")
-        self._read_framing_headers(request)
-
-    def _read_framing_headers(self, request: InboundRequest) -> None:
-        hosts = 0
-        for name, value in request.headers:
-            if len(name) == 4 and name.lower() == b"host":
-                request.host = value
-                hosts += 1
-            elif len(name) == 14 and name.lower() == b"content-length":
-                request.content_length = int(value)
-            elif len(name) == 17 and name.lower() == b"transfer-encoding":
-                request.chunked = True
-            elif len(name) == 10 and name.lower() == b"connection":
-                request.connection_tokens |= listed_in_connection(value)
-            elif len(name) == 6 and name.lower() == b"expect":
-                if value.strip().lower() != b"100-continue":
-                    self._fail(417, "Expectation Failed")
-                request.expects_continue = True
-        if hosts > 1 or (hosts == 0 and request.version == "1.1"):
-            # RFC 9112 §3.2: a 1.1 request without Host, or with several, is answered 400.
-            self._fail(400, "Bad Request")
-
     def _fail(self, status: int, message: str) -> None:
         self._failure = ClientProtocolError(status, message)
         raise self._failure
