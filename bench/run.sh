@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: bascule (one worker) against nginx (one worker) as reverse proxies of the same nginx upstream,
-# on 127.0.0.1, free ports, and prints a markdown table (req/s, p50, p99, errors, ratio to nginx per path).
+# on 127.0.0.1, free ports, and prints a markdown table (req/s, p50, p99, errors, the CPU other processes
+# took during the run, ratio to nginx per path).
 # See bench/README.md. Knobs (environment, defaults in brackets):
 #   DURATION [10s]  WARMUP [2s]  CONNS [64]  THREADS [1]  ROUNDS [1] (median round by req/s is reported)
 #   LOAD_CPU [0]  PROXY_CPU [1]    taskset CPU lists for wrk + upstream / for the proxies; empty = no pinning
