@@ -47,7 +47,7 @@ def test_options_star_is_allowed() -> None:
         (b"*", HOST, "1.1", 400),  # only OPTIONS may use *
         (b"/", [], "1.1", 400),
         (b"/", [(b"Host", b"a"), (b"host", b"b")], "1.1", 400),
-        (b"/", HOST + [(b"Expect", b"something-else")], "1.1", 417),
+        (b"/", [*HOST, (b"Expect", b"something-else")], "1.1", 417),
     ],
 )
 def test_rejections(target: bytes, headers: list[tuple[bytes, bytes]], version: str, status: int) -> None:
@@ -74,4 +74,4 @@ def test_framing_and_connection_headers() -> None:
     assert request.content_length == 12
     assert request.connection_tokens == frozenset({b"keep-alive", b"x-hop"})
     assert request.expects_continue
-    assert head(b"/", HOST + [(b"Transfer-Encoding", b"chunked")]).chunked
+    assert head(b"/", [*HOST, (b"Transfer-Encoding", b"chunked")]).chunked
