@@ -27,6 +27,11 @@ HOP_BY_HOP = frozenset(
 _REQUEST_DROPPED = HOP_BY_HOP | {b"host", b"expect", b"content-length"}
 _SET_BY_GATEWAY = frozenset({b"x-forwarded-proto", b"x-forwarded-host"})
 _RESPONSE_DROPPED = HOP_BY_HOP | {b"content-length"}
+# Header names are compared lower-cased only when their length could match one of these.
+_REQUEST_SPECIAL_LENGTHS = frozenset(
+    len(name) for name in _REQUEST_DROPPED | _SET_BY_GATEWAY | {b"x-forwarded-for", b"user-agent"}
+)
+_RESPONSE_DROPPED_LENGTHS = frozenset(len(name) for name in _RESPONSE_DROPPED)
 
 
 NO_TOKENS: frozenset[bytes] = frozenset()
@@ -79,7 +84,11 @@ def forwarded_request_headers(
     out: list[Header] = [(b"Host", host)]
     forwarded_for: list[bytes] = []
     has_user_agent = False
+    maybe_special = _REQUEST_SPECIAL_LENGTHS if not listed else _REQUEST_SPECIAL_LENGTHS | {len(t) for t in listed}
     for name, value in headers:
+        if len(name) not in maybe_special:  # most headers: no lower-casing, no set lookups
+            out.append((name, value))
+            continue
         lname = name.lower()
         if lname in _REQUEST_DROPPED or lname in listed:
             if lname == b"te" and value.strip().lower() == b"trailers":
@@ -105,7 +114,9 @@ def forwarded_request_headers(
 
 def forwarded_response_headers(headers: Sequence[Header], listed: frozenset[bytes] = NO_TOKENS) -> list[Header]:
     """The upstream's response headers without hop-by-hop ones, those named in `Connection`, or framing."""
-    return [(n, v) for n, v in headers if (ln := n.lower()) not in _RESPONSE_DROPPED and ln not in listed]
+    dropped = _RESPONSE_DROPPED if listed <= _RESPONSE_DROPPED else _RESPONSE_DROPPED | listed
+    lengths = _RESPONSE_DROPPED_LENGTHS if dropped is _RESPONSE_DROPPED else {len(name) for name in dropped}
+    return [(n, v) for n, v in headers if len(n) not in lengths or n.lower() not in dropped]
 
 
 def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:
