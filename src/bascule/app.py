@@ -23,6 +23,9 @@ from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
 from bascule.runtime.snapshot import SnapshotHolder
+from bascule.storage.certificate_sealing import encoding_secret
+from bascule.storage.certificates import CertificateStore
+from bascule.storage.memory import MemoryKeyValueStore
 
 log = logging.getLogger("bascule")
 
@@ -58,6 +61,7 @@ class Gateway:
     _servers: list[asyncio.Server] = field(default_factory=list)
     _registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     _pool: ConnectionPool | None = None
+    certificates: CertificateStore = field(init=False)
 
     async def start(self) -> None:
         settings = self.settings
@@ -69,7 +73,8 @@ class Gateway:
         self.reloader = Reloader(self.holder, read_definitions)
         self._pool = ConnectionPool(DirectConnector(verified_client_context()))
         proxy = HttpProxy(self.holder, self._pool)
-        control = run_as_task(ControlApi(self.holder, self.reloader))
+        self.certificates = CertificateStore(MemoryKeyValueStore(), encoding_secret(settings))
+        control = run_as_task(ControlApi(self.holder, self.reloader, certificates=self.certificates))
         if not control_api_enabled(settings):
             log.warning("the control API is disabled: tyk.conf sets no secret (DECISIONS §20)")
         limits = settings.http_server

@@ -66,3 +66,62 @@ class ClientProtocolError(Exception):
         self.status = status
         self.message = message
         super().__init__(f"{status}: {message}")
+
+
+class ProxyConnectError(UpstreamConnectError):
+    """A forward proxy in front of the target failed us.
+
+    `phase` says where: `proxy connect` (dialling the proxy), `proxy tls` (TLS to an `https://` proxy),
+    `proxy CONNECT` (the tunnel request) or `proxy request` (an absolute-form request the proxy refused).
+    `proxy` is the redacted proxy URL, never with its password; `status` is the proxy's answer when it gave one.
+    """
+
+    def __init__(self, phase: str, proxy: str, cause: str, target: str = "", status: int | None = None) -> None:
+        self.phase = phase
+        self.proxy = proxy
+        self.cause = cause
+        self.target = target
+        self.status = status
+        towards = f" to {target}" if target else ""
+        super().__init__(f"{phase}{towards} via {proxy}: {cause}")
+
+
+class ProxyAuthenticationRequired(ProxyConnectError):
+    """The proxy answered 407: credentials missing or refused. Its body is never kept (it may echo them)."""
+
+    def __init__(self, phase: str, proxy: str, target: str = "") -> None:
+        super().__init__(phase, proxy, "proxy authentication required", target, 407)
+
+
+class UpstreamTlsError(UpstreamConnectError):
+    """The TLS handshake with the target failed: verification, protocol version, client certificate."""
+
+    phase = "tls"
+
+    def __init__(self, target: str, cause: str, proxy: str = "") -> None:
+        self.target = target
+        self.cause = cause
+        self.proxy = proxy
+        via = f" via {proxy}" if proxy else ""
+        super().__init__(f"tls to {target}{via}: {cause}")
+
+
+class TlsSetupError(Exception):
+    """TLS client settings that cannot be turned into a context (missing file, bad PEM, unknown store id)."""
+
+
+class ExternalServiceUnavailable(Exception):
+    """A service whose outbound settings have problems: every call fails closed (DECISIONS §10)."""
+
+    def __init__(self, service: str, problems: tuple[str, ...]) -> None:
+        self.service = service
+        self.problems = problems
+        super().__init__(f"external service {service} is not usable: {'; '.join(problems)}")
+
+
+class ResponseTooLarge(UpstreamProtocolError):
+    """A response body above the caller's limit; the connection is dropped, the body never returned."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"response body larger than {limit} bytes")

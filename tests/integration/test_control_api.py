@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import trustme
 from conftest import SECRET, GatewayFactory, classic_api
 from gateway_process import free_port
 from http_client import RawClient, Response, fetch
@@ -198,3 +199,19 @@ async def test_separate_control_port(gateway_factory: GatewayFactory, upstream: 
     assert (await fetch(control, "GET", "/hello")).json()["status"] == "pass"
     assert (await admin(control, "GET", "/tyk/apis")).status == 200
     assert (await fetch(control, "GET", "/a/x")).status == 404
+
+
+async def test_certificate_store_through_the_gateway(gateway_factory: GatewayFactory) -> None:
+    port = (await gateway_factory([])).ports["main"]
+    leaf = trustme.CA().issue_cert("svc.example")
+    pem = leaf.cert_chain_pems[0].bytes() + leaf.private_key_pem.bytes()
+    added = await fetch(port, "POST", "/tyk/certs?org_id=org1", headers=KEY, body=pem)
+    assert added.status == 200, added.body
+    cert_id = added.json()["id"]
+    assert cert_id.startswith("org1")
+    listed = await fetch(port, "GET", "/tyk/certs?org_id=org1", headers=KEY)
+    assert listed.json() == {"certs": [cert_id]}
+    shown = await fetch(port, "GET", f"/tyk/certs/{cert_id}", headers=KEY)
+    assert shown.json()["has_private"] is True
+    assert b"PRIVATE KEY" not in shown.body
+    assert (await fetch(port, "DELETE", f"/tyk/certs/{cert_id}", headers=KEY)).json()["message"] == "removed"

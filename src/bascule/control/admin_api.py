@@ -13,6 +13,8 @@ Rules (DECISIONS §20, tyk-behaviour §3.13; tests in `tests/unit/control/test_a
 * Routing is the table in `ControlApi._routes` (`admin_routes`): trailing slashes are tolerated, an
   unknown path is a 404 and a known path with another method a 405 with `Allow`; all answers are JSON.
 * `POST` and `PUT` bodies are read whole, up to `max_body` bytes (10 MiB by default), else 413.
+* `/tyk/certs` is the certificate store (`admin_certs`); without a store (`certificates=None`) it
+  answers 501.
 * `GET /tyk/reload` and `/tyk/reload/group` start a reload and answer at once; with `?block=true` they
   answer when it is done (500 when it failed). The reload runs in its own task, so a client that hangs
   up does not cancel it.
@@ -32,6 +34,7 @@ from urllib.parse import parse_qs
 from bascule import __version__
 from bascule.config.gateway import GatewaySettings
 from bascule.control.admin_apis import ApiDefinitions
+from bascule.control.admin_certs import CertificateEndpoints
 from bascule.control.admin_health import health_report
 from bascule.control.admin_replies import (
     BODY_TOO_LARGE,
@@ -50,6 +53,7 @@ from bascule.control.reloader import Reloader
 from bascule.errors import ClientProtocolError
 from bascule.messages import InboundRequest, ResponseWriter, reason_phrase
 from bascule.runtime.snapshot import Snapshot, SnapshotHolder
+from bascule.storage.certificates import CertificateStore
 
 log = logging.getLogger("bascule.control")
 
@@ -86,7 +90,14 @@ class ControlApi:
     sending its body gets no answer (the response is abandoned).
     """
 
-    def __init__(self, holder: SnapshotHolder, reloader: Reloader, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        reloader: Reloader,
+        max_body: int = MAX_BODY,
+        *,
+        certificates: CertificateStore | None = None,
+    ) -> None:
         self._holder = holder
         self._reloader = reloader
         self._max_body = max_body
@@ -94,6 +105,7 @@ class ControlApi:
         self._secret = gateway.secret.encode("utf-8")
         self._reloads: set[asyncio.Task[Snapshot]] = set()
         definitions = ApiDefinitions(holder)
+        certs = CertificateEndpoints(certificates)
         self._public_routes: tuple[Route[Handler], ...] = (
             Route("GET", normalise_path(gateway.health_check_endpoint_name), self._health),
         )
@@ -108,6 +120,10 @@ class ControlApi:
             Route("GET", "/tyk/apis/{id}", partial(definitions.show, "classic")),
             Route("PUT", "/tyk/apis/{id}", partial(definitions.update, "classic")),
             Route("DELETE", "/tyk/apis/{id}", definitions.delete),
+            Route("GET", "/tyk/certs", certs.index),
+            Route("POST", "/tyk/certs", certs.create),
+            Route("GET", "/tyk/certs/{id}", certs.show),
+            Route("DELETE", "/tyk/certs/{id}", certs.delete),
             Route("GET", "/tyk/reload", self._reload),
             Route("GET", "/tyk/reload/group", self._reload),
         )
