@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bascule.config.outbound import ServiceProfile, ServiceType
+from bascule.config.outbound_defaults import default_profiles
+
 LogLevel = Literal["debug", "info", "warn", "error"]
 StorageKind = Literal["memory", "redis"]
 
@@ -70,5 +73,8 @@ class GatewaySettings:
     http_server: HttpServerSettings = HttpServerSettings()
     storage: StorageSettings = StorageSettings()
     workers: int = 1
+    external_services: Mapping[ServiceType, ServiceProfile] = field(default_factory=default_profiles, hash=False)
+    """One resolved outbound profile per service type (DECISIONS §5-13); default: no proxy, default TLS,
+    the built-in pools and timeouts (`outbound_defaults`)."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The whole validated tyk.conf in Tyk's names, kept for features that read more of it."""

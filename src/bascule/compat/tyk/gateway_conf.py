@@ -18,6 +18,8 @@ Invariants:
 - Durations, counts and sizes are non-negative; ports and Go `uint16` TLS versions are 0..65535;
   `log_level`, `storage.type` and the string TLS versions accept only the listed values.
 - Secrets are `repr=False`: never shown in a repr or echoed in an error.
+- bascule extensions (keys Tyk does not have) say so in their docstring: `external_services.<service>.timeout`
+  and `.pool` (DECISIONS §13).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ Uint16 = Annotated[int, Field(ge=0, le=65535)]
 """A Go `uint16`, e.g. a TLS version number (771 = TLS 1.2)."""
 Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[int, Field(ge=0)]
+DurationSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""Seconds that may have a fraction (an int is accepted)."""
 TlsVersionName = Literal["", "1.0", "1.1", "1.2", "1.3"]
 """A TLS version as tyk.conf writes it in string form; "" = unset (consumers apply 1.2 / 1.3)."""
 TykLogLevel = Literal["debug", "info", "warn", "error"]
@@ -132,9 +136,24 @@ class MtlsConf(TykConfModel):
     tls_max_version: TlsVersionName = ""
 
 
+class ServicePoolConf(TykConfModel):
+    """`external_services.<service>.pool`: a bascule extension (DECISIONS §13), not in Tyk.
+
+    Each 0 keeps the built-in value of the service (`bascule.config.outbound_defaults.DEFAULTS`).
+    """
+
+    max_idle: Count = 0
+    max_idle_per_host: Count = 0
+    idle_timeout: DurationSeconds = 0.0
+    """Seconds an idle connection is kept."""
+
+
 class ServiceConf(TykConfModel):
     proxy: ProxyConf = Field(default_factory=ProxyConf)
     mtls: MtlsConf = Field(default_factory=MtlsConf)
+    timeout: DurationSeconds = 0.0
+    """Seconds for one whole call: a bascule extension (DECISIONS §13); 0 keeps the service's built-in value."""
+    pool: ServicePoolConf = Field(default_factory=ServicePoolConf)
 
 
 class ExternalServicesConf(TykConfModel):

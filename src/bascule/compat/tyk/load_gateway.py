@@ -15,6 +15,9 @@ Invariants (each tested in `tests/unit/compat/test_load_gateway.py`):
 - Unknown keys and unknown `TYK_GW_*` variables: one warning each in `warnings`, never an error.
 - A relative `app_path` is resolved against the current working directory when loading, as Tyk does
   (Tyk opens `app_path` relative to its working directory, not to tyk.conf).
+- `external_services` is resolved with `environ` (`HTTP_PROXY` & co. included); a bad proxy URL, bypass
+  entry or mTLS block is a `ConfigError` naming the services and the cause, blamed like any other value;
+  its warnings (insecure_skip_verify, store over files, ignored `NO_PROXY` entries) join `warnings`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from bascule.compat.tyk.conf_problems import unknown_key_warnings, validate_document
 from bascule.compat.tyk.env_overrides import apply_env_overrides, omits_config_file
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
+from bascule.compat.tyk.translate_external_services import blame_findings, translate_external_services
 from bascule.compat.tyk.translate_gateway import translate_gateway
 from bascule.config.gateway import GatewaySettings
 from bascule.errors import ConfigError, ConfigProblem
@@ -60,7 +64,11 @@ def load_gateway_settings(path: Path | None, environ: Mapping[str, str]) -> Load
         raise ConfigError([*overrides.problems, *error.problems]) from None
     if overrides.problems:
         raise ConfigError(list(overrides.problems))
-    settings = translate_gateway(conf, source=source, cwd=Path.cwd())
+    external = translate_external_services(conf, environ)
+    if external.problems:
+        raise ConfigError(blame_findings(external.problems, file=source, origins=overrides.origins))
+    warnings.extend(blame_findings(external.warnings, file=source, origins=overrides.origins))
+    settings = translate_gateway(conf, source=source, cwd=Path.cwd(), external_services=external.profiles)
     return LoadedGateway(settings, tuple(str(warning) for warning in warnings))
 
 

@@ -12,6 +12,9 @@ Resolutions (each a row of `tests/unit/compat/test_gateway_conf.py`):
 - `app_path`: a relative path is resolved against `cwd`, the process's working directory, as Tyk does.
 - `raw`: the whole validated document in Tyk's names (`model_dump(by_alias=True)`), defaults filled
   in, unknown keys absent.
+- `external_services`: one profile per service (`translate_external_services`), resolved with the
+  process environment by the loader, which also reports their problems; without one given, resolved
+  from `conf` alone (no `HTTP_PROXY` & co.).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bascule.compat.tyk.gateway_conf import HttpServerOptionsConf, StorageConf, TykGatewayConf
+from bascule.compat.tyk.translate_external_services import translate_external_services
 from bascule.config.gateway import GatewaySettings, HttpServerSettings, StorageKind, StorageSettings
+from bascule.config.outbound import ServiceProfile, ServiceType
 
 DEFAULT_SERVER_TIMEOUT = 120.0
 DEFAULT_PROXY_TIMEOUT = 30.0
@@ -34,8 +39,16 @@ def _or_default(value: float, default: float) -> float:
     return float(value) if value > 0 else default
 
 
-def translate_gateway(conf: TykGatewayConf, *, source: Path | None, cwd: Path) -> GatewaySettings:
+def translate_gateway(
+    conf: TykGatewayConf,
+    *,
+    source: Path | None,
+    cwd: Path,
+    external_services: Mapping[ServiceType, ServiceProfile] | None = None,
+) -> GatewaySettings:
     """The native settings for `conf`, read from `source` (None: embedded defaults)."""
+    if external_services is None:
+        external_services = translate_external_services(conf, {}).profiles
     return GatewaySettings(
         source=source,
         listen_address=conf.listen_address,
@@ -52,6 +65,7 @@ def translate_gateway(conf: TykGatewayConf, *, source: Path | None, cwd: Path) -
         health_check_endpoint_name=conf.health_check_endpoint_name or DEFAULT_HEALTH_CHECK_ENDPOINT,
         http_server=_http_server(conf.http_server_options),
         storage=_storage(conf.storage),
+        external_services=external_services,
         raw=conf.model_dump(by_alias=True, mode="json"),
     )
 
