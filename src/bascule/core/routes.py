@@ -110,10 +110,11 @@ class RouteTable(Generic[T]):
         self._default = _Layer(mounts.pop("", []))
         self._by_domain = {domain: _Layer(ms) for domain, ms in mounts.items()}
 
-    def match(self, host: str, path: str) -> RouteMatch[T] | None:
+    def match(self, host: str | bytes, path: str) -> RouteMatch[T] | None:
         """The mount serving `path` on `host` (a Host header value, port allowed), or None."""
         if self._by_domain:
-            layer = self._by_domain.get(_host_without_port(host).lower())
+            text = host.decode("latin-1") if isinstance(host, bytes) else host
+            layer = self._by_domain.get(_host_without_port(text).lower())
             if layer is not None:
                 found = layer.match(path, self._strict)
                 if found is not None:

@@ -45,6 +45,8 @@ class Http1ServerProtocol(asyncio.Protocol):
     ) -> None:
         self._handler = handler
         self._limits = limits
+        self._max_header_bytes = limits.max_header_bytes
+        self._max_header_count = limits.max_header_count
         self._registry = registry
         self._scheme = scheme
         self._loop = asyncio.get_running_loop()
@@ -165,7 +167,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         assert request is not None
         self._header_bytes += len(name) + len(value) + 4
         headers = request.headers
-        if self._header_bytes > self._limits.max_header_bytes or len(headers) >= self._limits.max_header_count:
+        if self._header_bytes > self._max_header_bytes or len(headers) >= self._max_header_count:
             self._fail(431, "Request Header Fields Too Large")
         headers.append((name, value))
 

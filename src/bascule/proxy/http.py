@@ -42,7 +42,7 @@ class HttpProxy:
         if not options.skip_url_cleaning and needs_cleaning(path):
             _redirect(writer, clean_path(path), request.query)
             return
-        match = snapshot.routes.match(request.host.decode("latin-1"), path)
+        match = snapshot.routes.match(request.host, path)
         if match is None:
             writer.send_simple(*error_response(404, "Not Found"))
             return
