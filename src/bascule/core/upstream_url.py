@@ -40,6 +40,8 @@ class UpstreamTarget:
     path: str
     query: str
     origin: Origin
+    host_header_bytes: bytes = b""
+    """`host_header` encoded once, for the request path."""
 
     @property
     def wire_scheme(self) -> str:
@@ -88,6 +90,7 @@ def parse_target(url: str) -> UpstreamTarget:
         host=host,
         port=port,
         host_header=host_header,
+        host_header_bytes=host_header.encode("idna") if not host_header.isascii() else host_header.encode(),
         path=parts.path,
         query=parts.query,
         origin=Origin(host, port, WIRE_SCHEMES.get(scheme, scheme) in ("https", "tls")),

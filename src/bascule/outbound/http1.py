@@ -33,6 +33,10 @@ class ResponseHead:
     """True for a 101 answer to an upgrade: what follows is the other protocol's bytes."""
 
 
+# `content-length`, `transfer-encoding`, `connection`: only names of these lengths are lower-cased.
+_FRAMING_NAME_LENGTHS = frozenset({14, 17, 10})
+
+
 class ResponseSink(Protocol):
     """Who receives one response. Exactly one of `response_end` / `response_failed` ends it."""
 
@@ -58,6 +62,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers: list[Header] = []
         self._reason = b""
         self._content_length: int | None = None
+        self._chunked = False
+        self._listed = NO_TOKENS
         self._close_delimited = False
         self._skipping_interim = False
         self._head_request = False
@@ -186,6 +192,8 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._headers = []
         self._content_length = None
+        self._chunked = False
+        self._listed = NO_TOKENS
         self._close_delimited = False
 
     def on_status(self, reason: bytes) -> None:
@@ -193,6 +201,16 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        if len(name) in _FRAMING_NAME_LENGTHS:
+            self._read_framing_header(name.lower(), value)
+
+    def _read_framing_header(self, lname: bytes, value: bytes) -> None:
+        if lname == b"content-length":
+            self._content_length = int(value)
+        elif lname == b"transfer-encoding":
+            self._chunked = True
+        elif lname == b"connection":
+            self._listed = self._listed | listed_in_connection(value)
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -212,16 +230,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._finish()
 
     def _read_head(self, status: int) -> ResponseHead:
-        chunked = False
-        listed = NO_TOKENS
-        for name, value in self._headers:
-            size = len(name)  # compare lengths first: most headers are none of these three
-            if size == 14 and name.lower() == b"content-length":
-                self._content_length = int(value)
-            elif size == 17 and name.lower() == b"transfer-encoding":
-                chunked = True
-            elif size == 10 and name.lower() == b"connection":
-                listed = listed | listed_in_connection(value)
+        chunked = self._chunked
+        listed = self._listed
         no_body = self._head_request or status in (204, 304)
         self._close_delimited = not chunked and self._content_length is None and not no_body
         return ResponseHead(

@@ -47,10 +47,11 @@ class HttpProxy:
             writer.send_simple(*error_response(404, "Not Found"))
             return
         api = match.mount.target
-        refused = refusal(api.settings.keyless, request.headers)
-        if refused is not None:
-            writer.send_simple(*error_response(*refused))
-            return
+        if not api.settings.keyless:
+            refused = refusal(api.settings.keyless, request.headers)
+            if refused is not None:
+                writer.send_simple(*error_response(*refused))
+                return
         try:
             target = api.upstream.pick()
         except AllHostsDown as exc:
@@ -61,7 +62,7 @@ class HttpProxy:
             upstream_path = escape_path(upstream_path)
         query = merge_query(target.query, request.query)
         request_target = f"{upstream_path}?{query}" if query else upstream_path
-        host = request.host if api.settings.preserve_host_header else target.host_header.encode()
+        host = request.host if api.settings.preserve_host_header else target.host_header_bytes
         headers = _upstream_headers(request, host, options.enable_websockets)
         head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
         timeout = snapshot.gateway.proxy_default_timeout
