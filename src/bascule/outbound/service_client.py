@@ -1,0 +1,409 @@
+"""The HTTP client of the gateway's own calls: JWKS, introspection, webhooks, health checks, discovery.
+
+One `ServiceClient` per service type (`ServiceProfile`), built once with the snapshot: its TLS contexts and
+connector are made in `__init__`, never per call. A call (`request`) is:
+
+1. refused when the profile has `problems` (DECISIONS §10, fail closed): `ExternalServiceUnavailable`
+   naming the service and the problem, one `[ExternalServices]` log line; never a direct fallback;
+2. routed: `choose_proxy(route, scheme, host, port)` picks the proxy or None (bypass list, DECISIONS §7-8);
+   the answer is remembered per (scheme, host, port);
+3. sent on a pooled keep-alive connection for that route (plain HTTP through a proxy shares the proxy's
+   connections, in absolute form with `Proxy-Authorization`), or on a new one from `ProxyConnector`;
+4. bounded: the profile's `timeout` (or the call's) covers the whole call, connect phases included; the
+   body is capped at `max_body` bytes (10 MiB unless told: OWASP API10, the answers are untrusted input);
+5. answered as it came: redirects are **not** followed (reliability §3.2, SSRF) and a 3xx is returned.
+
+A failure is raised once, named by phase (`errors.py`), after one `[ExternalServices]` warning with the
+service, phase, target origin (never its path or query) and the proxy redacted. Nothing is retried, except
+one new connection when a reused idle one turns out closed before any byte of the answer (idempotent
+methods only). A proxy that was down is simply dialled again by the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from bascule.config.outbound import PoolLimits, ProxyEndpoint, ProxyRoute, ServiceProfile, ServiceType
+from bascule.core.proxy_route import choose_proxy as default_choose_proxy
+from bascule.core.upstream_url import Origin
+from bascule.errors import (
+    ExternalServiceUnavailable,
+    ProxyAuthenticationRequired,
+    ProxyError,
+    ResponseTooLarge,
+    TlsSetupError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+from bascule.outbound.client_tls import TlsMaterial, build_client_context, build_proxy_context
+from bascule.outbound.http1 import ResponseHead, UpstreamConnection
+from bascule.outbound.proxy_connect import ConnectPlan, ProxyConnector, Target, plan_connection, proxy_authorization
+
+log = logging.getLogger("bascule.outbound")
+
+MAX_RESPONSE_BODY = 10 * 1024 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_ROUTE_CACHE_SIZE = 1024
+
+ProxyChooser = Callable[[ProxyRoute, str, str, int], ProxyEndpoint | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
+class _BodyCollector:
+    """A `ResponseSink` that keeps the whole answer, up to `limit` body bytes."""
+
+    def __init__(self, connection: UpstreamConnection, limit: int) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.head: ResponseHead | None = None
+        self.chunks: list[bytes] = []
+        self._connection = connection
+        self._room = limit
+        self._limit = limit
+
+    def response_head(self, head: ResponseHead) -> None:
+        self.head = head
+        if head.content_length is not None and head.content_length > self._limit:
+            self._give_up(ResponseTooLarge(self._limit))
+
+    def response_body(self, chunk: bytes) -> None:
+        self._room -= len(chunk)
+        if self._room < 0:
+            self._give_up(ResponseTooLarge(self._limit))
+            return
+        self.chunks.append(chunk)
+
+    def response_end(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def response_failed(self, error: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+    def _give_up(self, error: Exception) -> None:
+        self._connection.abort()  # the sink hears nothing more; the connection is never pooled
+        self.response_failed(error)
+
+
+PoolKey = tuple[Target | None, ProxyEndpoint | None]
+"""Connections are shared per (target, proxy); plain HTTP through a proxy shares the proxy's (target None)."""
+
+
+class _IdlePool:
+    """Idle keep-alive connections per key, newest first, bounded by the profile's `PoolLimits`.
+
+    At most `max_idle_per_host` per key (the oldest is closed for a newer one) and `max_idle` in all (a
+    connection beyond that is closed). One idle past `idle_timeout` is closed when met by `take` or by a
+    timer that runs while anything is idle; no task, no scan on the request path. Idle connections are
+    dropped with `abort`: nothing is owed on them, and a TLS close would wait for the peer's close_notify.
+    """
+
+    def __init__(self, limits: PoolLimits) -> None:
+        self._limits = limits
+        self._idle: dict[PoolKey, deque[UpstreamConnection]] = {}
+        self._count = 0
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def take(self, key: PoolKey) -> UpstreamConnection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        oldest_allowed = asyncio.get_running_loop().time() - self._limits.idle_timeout
+        found = None
+        while idle and found is None:
+            connection = idle.pop()
+            self._count -= 1
+            if connection.is_reusable and connection.idle_since >= oldest_allowed:
+                found = connection
+            else:
+                connection.abort()
+        if not idle:
+            del self._idle[key]
+        return found
+
+    def put(self, key: PoolKey, connection: UpstreamConnection) -> None:
+        limits = self._limits
+        if not connection.is_reusable or limits.max_idle_per_host <= 0 or self._count >= limits.max_idle:
+            connection.abort()
+            return
+        idle = self._idle.setdefault(key, deque())
+        if len(idle) >= limits.max_idle_per_host:
+            idle.popleft().abort()
+            self._count -= 1
+        idle.append(connection)
+        self._count += 1
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(limits.idle_timeout / 2, self._close_expired)
+
+    def _close_expired(self) -> None:
+        self._sweep = None
+        oldest_allowed = asyncio.get_running_loop().time() - self._limits.idle_timeout
+        for key, idle in list(self._idle.items()):
+            kept = deque(c for c in idle if c.is_reusable and c.idle_since >= oldest_allowed)
+            for connection in idle:
+                if connection not in kept:
+                    connection.abort()
+            self._count -= len(idle) - len(kept)
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._sweep = asyncio.get_running_loop().call_later(self._limits.idle_timeout / 2, self._close_expired)
+
+    @property
+    def idle_count(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.abort()
+        self._idle.clear()
+        self._count = 0
+
+
+class ServiceClient:
+    """HTTP/1.1 calls for one service type, through the profile's proxies, TLS, pool and timeout."""
+
+    def __init__(
+        self,
+        profile: ServiceProfile,
+        tls_material: TlsMaterial | None = None,
+        *,
+        choose_proxy: ProxyChooser | None = None,
+        max_body: int = MAX_RESPONSE_BODY,
+    ) -> None:
+        self.profile = profile
+        self.service = str(profile.service)
+        self._choose = choose_proxy or default_choose_proxy
+        self._max_body = max_body
+        self._routes: dict[tuple[str, str, int], ProxyEndpoint | None] = {}
+        self._pool = _IdlePool(profile.pool)
+        self._connector = ProxyConnector(None, None)
+        problems = list(profile.problems)
+        if not problems:
+            try:
+                self._connector = _build_connector(profile, tls_material)
+            except TlsSetupError as exc:
+                problems.append(f"Failed to configure TLS: {exc}")
+        self.problems = tuple(problems)
+        """Why calls are refused: the profile's problems, and a TLS setup that failed here."""
+        self._refusal = _refusal_text(profile.proxy, self.problems)
+
+    async def __aenter__(self) -> ServiceClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the idle connections; calls in flight finish on theirs."""
+        self._pool.close()
+
+    @property
+    def idle_connections(self) -> int:
+        return self._pool.idle_count
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        timeout: float | None = None,
+    ) -> ServiceResponse:
+        """One call (module rules 1-5); ValueError for a URL, method or header that cannot be sent."""
+        if self.problems:
+            log.error("[ExternalServices] %s: call refused: %s", self.service, self._refusal)
+            raise ExternalServiceUnavailable(self.service, self.problems)
+        target, path, authority = _parse_url(url)
+        proxy = self._proxy_for(target)
+        plan = plan_connection(target, proxy)
+        head = _request_head(method, target, path, authority, headers, body, plan)
+        deadline = asyncio.get_running_loop().time() + (self.profile.timeout if timeout is None else timeout)
+        try:
+            return await self._exchange(target, plan, method, head, body, deadline)
+        except (ProxyError, OSError) as exc:
+            phase = getattr(exc, "phase", "response" if isinstance(exc, UpstreamProtocolError) else "connect")
+            via = proxy.redacted if proxy is not None else "direct"
+            cause = getattr(exc, "cause", None) or exc
+            log.warning(
+                "[ExternalServices] %s: call to %s via %s failed in phase %r: %s",
+                self.service,
+                target,
+                via,
+                phase,
+                cause,
+            )
+            raise
+
+    def _proxy_for(self, target: Target) -> ProxyEndpoint | None:
+        key = (target.scheme, target.host, target.port)
+        if key in self._routes:
+            return self._routes[key]
+        if len(self._routes) >= _ROUTE_CACHE_SIZE:
+            self._routes.clear()
+        proxy = self._routes[key] = self._choose(self.profile.proxy, target.scheme, target.host, target.port)
+        return proxy
+
+    async def _exchange(
+        self, target: Target, plan: ConnectPlan, method: str, head: bytes, body: bytes, deadline: float
+    ) -> ServiceResponse:
+        key: PoolKey = (None if plan.absolute_form else target, plan.proxy)
+        connection = self._pool.take(key)
+        if connection is not None:
+            try:
+                return await self._send(connection, key, target, plan, method == "HEAD", head, body, deadline)
+            except UpstreamProtocolError as exc:
+                if isinstance(exc, ResponseTooLarge) or connection.received_any or method not in IDEMPOTENT:
+                    raise
+                # An idle connection the peer closed as we reused it: one new connection, as Go does.
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise UpstreamTimeout("connect")
+        origin = Origin(target.host, target.port, plan.target_tls)
+        opened = await self._connector.open(target, plan.proxy, lambda: UpstreamConnection(origin), remaining)
+        return await self._send(opened.protocol, key, target, plan, method == "HEAD", head, body, deadline)
+
+    async def _send(
+        self,
+        connection: UpstreamConnection,
+        key: PoolKey,
+        target: Target,
+        plan: ConnectPlan,
+        head_request: bool,
+        head: bytes,
+        body: bytes,
+        deadline: float,
+    ) -> ServiceResponse:
+        collector = _BodyCollector(connection, self._max_body)
+        connection.begin(head, head_request, collector)
+        if body:
+            connection.write(body)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await collector.done
+        except TimeoutError:
+            connection.abort()
+            raise UpstreamTimeout("response") from None
+        except BaseException:
+            connection.abort()
+            raise
+        answer = collector.head
+        assert answer is not None
+        self._pool.put(key, connection)
+        if answer.status == 407 and plan.absolute_form and plan.proxy is not None:
+            raise ProxyAuthenticationRequired("proxy request", plan.proxy.redacted, target.authority)
+        return ServiceResponse(
+            status=answer.status,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.headers),
+            body=b"".join(collector.chunks),
+        )
+
+
+def build_service_clients(
+    profiles: Mapping[ServiceType, ServiceProfile],
+    material_for: Callable[[ServiceProfile], TlsMaterial | None] = lambda _: None,
+) -> dict[ServiceType, ServiceClient]:
+    """One client per service type, with the certificate store's material for each (None: files only)."""
+    return {service: ServiceClient(profile, material_for(profile)) for service, profile in profiles.items()}
+
+
+def _refusal_text(route: ProxyRoute, problems: tuple[str, ...]) -> str:
+    """The problems, and the proxies (redacted) the service would have used."""
+    named = (("http_proxy", route.http_proxy), ("https_proxy", route.https_proxy))
+    shown = [f"{name}={proxy.redacted}" for name, proxy in named if proxy is not None]
+    return "; ".join(problems) + (f" ({', '.join(shown)})" if shown else "")
+
+
+def _build_connector(profile: ServiceProfile, material: TlsMaterial | None) -> ProxyConnector:
+    route = profile.proxy
+    needs_proxy_tls = any(p is not None and p.scheme == "https" for p in (route.http_proxy, route.https_proxy))
+    return ProxyConnector(
+        build_client_context(profile.tls, material),
+        build_proxy_context(profile.tls, material) if needs_proxy_tls else None,
+        profile.pool.tls_handshake_timeout,
+    )
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "proxy-authorization", "host"})
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
+def _parse_url(url: str) -> tuple[Target, str, str]:
+    """Target, origin-form request target (path and query) and authority (`host[:port]`) of an http(s) URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r}")
+    if "@" in parts.netloc:
+        raise ValueError("credentials in the URL are not sent; use an Authorization header")
+    host = parts.hostname
+    if not host:
+        raise ValueError("URL has no host")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    explicit = parts.port  # ValueError for an invalid port
+    port = explicit if explicit is not None else (443 if scheme == "https" else 80)
+    target = Target(scheme, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    authority = shown if explicit is None else target.authority
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_PATH_SAFE)
+    return target, path, authority
+
+
+def _request_head(
+    method: str,
+    target: Target,
+    path: str,
+    authority: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    plan: ConnectPlan,
+) -> bytes:
+    """The request head; framing headers are the client's (a caller's `Host` is kept, its framing dropped)."""
+    if not _TOKEN.fullmatch(method):
+        raise ValueError(f"invalid method {method!r}")
+    host = authority
+    lines: list[str] = []
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
+            raise ValueError(f"invalid header {name!r}")
+        lowered = name.lower()
+        if lowered == "host":
+            host = value
+        elif lowered not in _FRAMING:
+            lines.append(f"{name}: {value}")
+    request_target = f"{target.scheme}://{authority}{path}" if plan.absolute_form else path
+    lines[:0] = [f"{method} {request_target} HTTP/1.1", f"Host: {host}"]
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    encoded = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    if plan.absolute_form and plan.proxy is not None and (credentials := proxy_authorization(plan.proxy)):
+        encoded += b"Proxy-Authorization: " + credentials + b"\r\n"
+    return encoded + b"\r\n"
