@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from bascule.config.outbound import PoolLimits, ProxyEndpoint, ProxyRoute, ServiceProfile, ServiceType
+from bascule.config.outbound import ProxyEndpoint, ProxyRoute, ServiceProfile, ServiceType
 from bascule.core.proxy_route import choose_proxy as default_choose_proxy
 from bascule.core.upstream_url import Origin
 from bascule.errors import (
@@ -43,6 +42,7 @@ from bascule.errors import (
 )
 from bascule.outbound.client_tls import TlsMaterial, build_client_context, build_proxy_context
 from bascule.outbound.http1 import ResponseHead, UpstreamConnection
+from bascule.outbound.idle_pool import IdlePool
 from bascule.outbound.proxy_connect import ConnectPlan, ProxyConnector, Target, plan_connection, proxy_authorization
 
 log = logging.getLogger("bascule.outbound")
@@ -106,83 +106,6 @@ PoolKey = tuple[Target | None, ProxyEndpoint | None]
 """Connections are shared per (target, proxy); plain HTTP through a proxy shares the proxy's (target None)."""
 
 
-class _IdlePool:
-    """Idle keep-alive connections per key, newest first, bounded by the profile's `PoolLimits`.
-
-    At most `max_idle_per_host` per key (the oldest is closed for a newer one) and `max_idle` in all (a
-    connection beyond that is closed). One idle past `idle_timeout` is closed when met by `take` or by a
-    timer that runs while anything is idle; no task, no scan on the request path. Idle connections are
-    dropped with `abort`: nothing is owed on them, and a TLS close would wait for the peer's close_notify.
-    """
-
-    def __init__(self, limits: PoolLimits) -> None:
-        self._limits = limits
-        self._idle: dict[PoolKey, deque[UpstreamConnection]] = {}
-        self._count = 0
-        self._sweep: asyncio.TimerHandle | None = None
-
-    def take(self, key: PoolKey) -> UpstreamConnection | None:
-        idle = self._idle.get(key)
-        if not idle:
-            return None
-        oldest_allowed = asyncio.get_running_loop().time() - self._limits.idle_timeout
-        found = None
-        while idle and found is None:
-            connection = idle.pop()
-            self._count -= 1
-            if connection.is_reusable and connection.idle_since >= oldest_allowed:
-                found = connection
-            else:
-                connection.abort()
-        if not idle:
-            del self._idle[key]
-        return found
-
-    def put(self, key: PoolKey, connection: UpstreamConnection) -> None:
-        limits = self._limits
-        if not connection.is_reusable or limits.max_idle_per_host <= 0 or self._count >= limits.max_idle:
-            connection.abort()
-            return
-        idle = self._idle.setdefault(key, deque())
-        if len(idle) >= limits.max_idle_per_host:
-            idle.popleft().abort()
-            self._count -= 1
-        idle.append(connection)
-        self._count += 1
-        if self._sweep is None:
-            self._sweep = asyncio.get_running_loop().call_later(limits.idle_timeout / 2, self._close_expired)
-
-    def _close_expired(self) -> None:
-        self._sweep = None
-        oldest_allowed = asyncio.get_running_loop().time() - self._limits.idle_timeout
-        for key, idle in list(self._idle.items()):
-            kept = deque(c for c in idle if c.is_reusable and c.idle_since >= oldest_allowed)
-            for connection in idle:
-                if connection not in kept:
-                    connection.abort()
-            self._count -= len(idle) - len(kept)
-            if kept:
-                self._idle[key] = kept
-            else:
-                del self._idle[key]
-        if self._idle:
-            self._sweep = asyncio.get_running_loop().call_later(self._limits.idle_timeout / 2, self._close_expired)
-
-    @property
-    def idle_count(self) -> int:
-        return self._count
-
-    def close(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-        for idle in self._idle.values():
-            for connection in idle:
-                connection.abort()
-        self._idle.clear()
-        self._count = 0
-
-
 class ServiceClient:
     """HTTP/1.1 calls for one service type, through the profile's proxies, TLS, pool and timeout."""
 
@@ -199,7 +122,7 @@ class ServiceClient:
         self._choose = choose_proxy or default_choose_proxy
         self._max_body = max_body
         self._routes: dict[tuple[str, str, int], ProxyEndpoint | None] = {}
-        self._pool = _IdlePool(profile.pool)
+        self._pool: IdlePool[PoolKey] = IdlePool(profile.pool)
         self._connector = ProxyConnector(None, None)
         problems = list(profile.problems)
         if not problems:

@@ -21,11 +21,11 @@ from bascule.config.outbound_defaults import default_profile, default_profiles
 from bascule.errors import ExternalServiceUnavailable, ResponseTooLarge, UpstreamProtocolError
 from bascule.outbound.client_tls import TlsMaterial
 from bascule.outbound.http1 import ResponseHead
+from bascule.outbound.idle_pool import IdlePool
 from bascule.outbound.proxy_connect import Opened, Target, plan_connection
 from bascule.outbound.service_client import (
     ServiceClient,
     _BodyCollector,
-    _IdlePool,
     _parse_url,
     _request_head,
     build_service_clients,
@@ -127,7 +127,7 @@ B = (Target("http", "b", 80), None)
 
 
 async def test_pool_keeps_the_newest_within_the_per_host_and_total_bounds() -> None:
-    pool = _IdlePool(LIMITS)
+    pool = IdlePool(LIMITS)
     now = asyncio.get_running_loop().time()
     first, second, third = (FakeConnection(now) for _ in range(3))
     for connection in (first, second, third):
@@ -143,7 +143,7 @@ async def test_pool_keeps_the_newest_within_the_per_host_and_total_bounds() -> N
 
 
 async def test_pool_drops_expired_and_closed_connections() -> None:
-    pool = _IdlePool(LIMITS)
+    pool = IdlePool(LIMITS)
     now = asyncio.get_running_loop().time()
     stale, closed, fresh = FakeConnection(now - 31), FakeConnection(now), FakeConnection(now)
     pool.put(A, stale)  # type: ignore[arg-type]
@@ -156,7 +156,7 @@ async def test_pool_drops_expired_and_closed_connections() -> None:
 
 
 async def test_pool_without_keep_alive() -> None:
-    pool = _IdlePool(PoolLimits(10, 0, 30.0, 5.0))
+    pool = IdlePool(PoolLimits(10, 0, 30.0, 5.0))
     connection = FakeConnection(0.0)
     pool.put(A, connection)  # type: ignore[arg-type]
     assert connection.aborted and pool.idle_count == 0
