@@ -75,7 +75,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.received_any = False
-        self.idle_since = 0.0
+        self.idle_since = self._loop.time()
 
     # -- state ---------------------------------------------------------------------------------
     @property
