@@ -73,6 +73,8 @@ class GatewaySettings:
     http_server: HttpServerSettings = HttpServerSettings()
     storage: StorageSettings = StorageSettings()
     workers: int = 1
+    enable_analytics: bool = False
+    """One analytics record per proxied request, written to storage in the background."""
     external_services: Mapping[ServiceType, ServiceProfile] = field(default_factory=default_profiles, hash=False)
     """One resolved outbound profile per service type (DECISIONS §5-13); default: no proxy, default TLS,
     the built-in pools and timeouts (`outbound_defaults`)."""

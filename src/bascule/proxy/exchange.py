@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import logging
 
+from bascule.config.apis import ApiSettings
 from bascule.core.headers import forwarded_response_headers
 from bascule.core.upstream_url import Origin
 from bascule.errors import ClientProtocolError, UpstreamProtocolError
 from bascule.messages import InboundRequest, RawChannel, ResponseWriter, error_response
+from bascule.observability.analytics import AnalyticsRecorder, RequestFacts, now_wall
 from bascule.outbound.http1 import ResponseHead, UpstreamConnection
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
@@ -31,15 +33,18 @@ log = logging.getLogger("bascule.proxy")
 
 class Exchange:
     __slots__ = (
-        "_api_id",
+        "_api",
         "_cancelled",
         "_channel",
         "_connection",
         "_head",
+        "_head_status",
         "_origin",
         "_pool",
+        "_recorder",
         "_request",
         "_retried",
+        "_started",
         "_task",
         "_timeout",
         "_upload",
@@ -55,7 +60,8 @@ class Exchange:
         request: InboundRequest,
         writer: ResponseWriter,
         timeout: float,
-        api_id: str,
+        api: ApiSettings,
+        recorder: AnalyticsRecorder | None = None,
     ) -> None:
         self._pool = pool
         self._origin = origin
@@ -63,7 +69,9 @@ class Exchange:
         self._request = request
         self._writer = writer
         self._timeout = timeout
-        self._api_id = api_id
+        self._api = api
+        self._recorder = recorder
+        self._started = 0.0
         self._connection: UpstreamConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._upload: asyncio.Task[None] | None = None
@@ -71,8 +79,11 @@ class Exchange:
         self._channel: RawChannel | None = None
         self._retried = False
         self._cancelled = False
+        self._head_status: int | None = None
 
     def start(self) -> None:
+        if self._recorder is not None:
+            self._started = asyncio.get_running_loop().time()
         self._writer.on_cancel(self._cancel)
         connection = self._pool.take_idle(self._origin)
         if connection is not None:
@@ -130,6 +141,7 @@ class Exchange:
             self._switch(head)
             return
         headers = forwarded_response_headers(head.headers, head.connection_tokens)
+        self._head_status = head.status
         writer.send_head(head.status, head.reason, headers, head.content_length)
         writer.on_writable(self._client_writable)
 
@@ -157,6 +169,8 @@ class Exchange:
             self._pool.release(connection)
         self._connection = None
         self._writer.end()
+        if self._recorder is not None:
+            self._record(200 if self._head_status is None else self._head_status)
 
     def response_failed(self, error: Exception) -> None:
         connection = self._connection
@@ -203,11 +217,37 @@ class Exchange:
         else:
             status, message = 500, "There was a problem proxying the request"
         if not isinstance(error, ClientProtocolError):
-            log.warning("[PROXY] api=%s upstream=%s: %s", self._api_id, self._origin, error)
+            log.warning("[PROXY] api=%s upstream=%s: %s", self._api.api_id, self._origin, error)
         if writer.started:
             writer.abandon()
         else:
             writer.send_simple(*error_response(status, message))
+        if self._recorder is not None:
+            self._record(status)
+
+    def _record(self, status: int) -> None:
+        assert self._recorder is not None
+        request = self._request
+        elapsed_ms = (asyncio.get_running_loop().time() - self._started) * 1000
+        user_agent = next((v for n, v in request.headers if n.lower() == b"user-agent"), b"")
+        api = self._api
+        self._recorder.record(
+            RequestFacts(
+                method=request.method,
+                host=request.host.decode("latin-1"),
+                path=request.path,
+                query=request.query,
+                status=status,
+                api_id=api.api_id,
+                api_name=api.name,
+                org_id=api.org_id,
+                client_ip=request.client_ip.decode(),
+                user_agent=user_agent.decode("latin-1"),
+                started=now_wall() - elapsed_ms / 1000,
+                total_ms=elapsed_ms,
+                upstream_ms=elapsed_ms,
+            )
+        )
 
     def _cancel(self) -> None:
         """The client went away: stop everything, keep nothing."""

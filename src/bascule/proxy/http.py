@@ -20,6 +20,7 @@ from bascule.core.rewrite import (
 from bascule.errors import AllHostsDown
 from bascule.messages import InboundRequest, ResponseWriter, error_response
 from bascule.middleware.access import refusal
+from bascule.observability.analytics import AnalyticsRecorder
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
 from bascule.proxy.exchange import Exchange
@@ -31,9 +32,10 @@ USER_AGENT = f"bascule/{__version__}".encode()
 class HttpProxy:
     """The request handler for API traffic."""
 
-    def __init__(self, holder: SnapshotHolder, pool: ConnectionPool) -> None:
+    def __init__(self, holder: SnapshotHolder, pool: ConnectionPool, recorder: AnalyticsRecorder | None = None) -> None:
         self._holder = holder
         self._pool = pool
+        self._recorder = recorder
 
     def __call__(self, request: InboundRequest, writer: ResponseWriter) -> None:
         snapshot = self._holder.current
@@ -66,7 +68,7 @@ class HttpProxy:
         headers = _upstream_headers(request, host, options.enable_websockets)
         head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
         timeout = snapshot.gateway.proxy_default_timeout
-        Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings.api_id).start()
+        Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings, self._recorder).start()
 
 
 def _upstream_path(api: ApiRuntime, path: str, target_path: str) -> str:

@@ -62,6 +62,7 @@ def translate_gateway(
         enable_custom_domains=conf.enable_custom_domains,
         proxy_default_timeout=_or_default(conf.proxy_default_timeout, DEFAULT_PROXY_TIMEOUT),
         graceful_shutdown_timeout=float(conf.graceful_shutdown_timeout_duration),
+        enable_analytics=conf.enable_analytics,
         health_check_endpoint_name=conf.health_check_endpoint_name or DEFAULT_HEALTH_CHECK_ENDPOINT,
         http_server=_http_server(conf.http_server_options),
         storage=_storage(conf.storage),
