@@ -17,7 +17,7 @@ from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
-from bascule.outbound.connect import DirectConnector
+from bascule.outbound.proxy_connect import ProxyConnector
 from bascule.outbound.pool import ConnectionPool
 from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
@@ -71,7 +71,7 @@ class Gateway:
             log.warning("%s", problem)
         self.holder = SnapshotHolder(snapshot)
         self.reloader = Reloader(self.holder, read_definitions)
-        self._pool = ConnectionPool(DirectConnector(verified_client_context()))
+        self._pool = ConnectionPool(ProxyConnector(verified_client_context(), None))
         proxy = HttpProxy(self.holder, self._pool)
         self.certificates = CertificateStore(MemoryKeyValueStore(), encoding_secret(settings))
         control = run_as_task(ControlApi(self.holder, self.reloader, certificates=self.certificates))

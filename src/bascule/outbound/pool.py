@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from bascule.config.outbound import PoolLimits
 from bascule.core.upstream_url import Origin
-from bascule.outbound.connect import DirectConnector
 from bascule.outbound.http1 import UpstreamConnection
 from bascule.outbound.idle_pool import IdlePool
+from bascule.outbound.proxy_connect import ProxyConnector, Target
 
 # Go's http.Transport defaults as Tyk sets them for upstreams (tyk-behaviour §3.7): idle 90 s.
 UPSTREAM_POOL = PoolLimits(max_idle=4096, max_idle_per_host=128, idle_timeout=90.0, tls_handshake_timeout=10.0)
 
 
 class ConnectionPool:
-    def __init__(self, connector: DirectConnector, limits: PoolLimits = UPSTREAM_POOL) -> None:
+    def __init__(self, connector: ProxyConnector, limits: PoolLimits = UPSTREAM_POOL) -> None:
         self._connector = connector
         self._idle: IdlePool[Origin] = IdlePool(limits)
 
@@ -27,8 +27,11 @@ class ConnectionPool:
         return self._idle.take(origin)
 
     async def connect(self, origin: Origin, connect_timeout: float) -> UpstreamConnection:
-        """A new connection; errors are named by phase (`bascule.outbound.connect`)."""
-        return await self._connector.open(origin, lambda: UpstreamConnection(origin), connect_timeout)
+        """A new connection, dialled by the one connect path (`bascule.outbound.proxy_connect`); errors are
+        named by phase."""
+        target = Target("https" if origin.tls else "http", origin.host, origin.port)
+        opened = await self._connector.open(target, None, lambda: UpstreamConnection(origin), connect_timeout)
+        return opened.protocol
 
     def release(self, connection: UpstreamConnection) -> None:
         """Give a connection back after an exchange; one not fit for reuse is closed instead."""

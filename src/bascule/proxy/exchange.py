@@ -95,7 +95,7 @@ class Exchange:
     async def _connect_and_send(self) -> None:
         try:
             connection = await self._pool.connect(self._origin, self._timeout)
-        except Exception as exc:  # named by phase in bascule.outbound.connect; anything else is a 502 too
+        except Exception as exc:  # named by phase in bascule.outbound.proxy_connect; anything else is a 502 too
             self._fail(exc)
             return
         if self._cancelled:
