@@ -17,8 +17,8 @@ from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
-from bascule.outbound.proxy_connect import ProxyConnector
 from bascule.outbound.pool import ConnectionPool
+from bascule.outbound.proxy_connect import ProxyConnector
 from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
