@@ -28,28 +28,27 @@ class IdlePool(Generic[K]):
         self._sweep: asyncio.TimerHandle | None = None
 
     def take(self, key: K) -> UpstreamConnection | None:
+        """The newest idle connection for `key` that is open and not past `idle_timeout`."""
         idle = self._idle.get(key)
         if not idle:
             return None
         oldest_allowed = asyncio.get_running_loop().time() - self._limits.idle_timeout
-        found = None
-        while idle and found is None:
+        while idle:
             connection = idle.pop()
             self._count -= 1
             if connection.is_reusable and connection.idle_since >= oldest_allowed:
-                found = connection
-            else:
-                connection.abort()
-        if not idle:
-            del self._idle[key]
-        return found
+                return connection
+            connection.abort()
+        return None
 
     def put(self, key: K, connection: UpstreamConnection) -> None:
         limits = self._limits
         if not connection.is_reusable or limits.max_idle_per_host <= 0 or self._count >= limits.max_idle:
             connection.abort()
             return
-        idle = self._idle.setdefault(key, deque())
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = deque()
         if len(idle) >= limits.max_idle_per_host:
             idle.popleft().abort()
             self._count -= 1
