@@ -7,18 +7,21 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.config.gateway import GatewaySettings
+from bascule.config.outbound import ServiceType
 from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
+from bascule.observability.analytics import AnalyticsRecorder
 from bascule.outbound.pool import ConnectionPool
 from bascule.outbound.proxy_connect import ProxyConnector
+from bascule.outbound.redis_stream import redis_stream_opener
 from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
@@ -26,6 +29,7 @@ from bascule.runtime.snapshot import SnapshotHolder
 from bascule.storage.certificate_sealing import encoding_secret
 from bascule.storage.certificates import CertificateStore
 from bascule.storage.memory import MemoryKeyValueStore
+from bascule.storage.redis import MEMORY_HEALTH, RedisKeyValueStore, StorageHealth
 
 log = logging.getLogger("bascule")
 
@@ -33,6 +37,18 @@ log = logging.getLogger("bascule")
 def read_definitions(gateway: GatewaySettings) -> LoadedDefinitions:
     loaded = load_api_definitions(gateway.app_path, gateway)
     return LoadedDefinitions(apis=tuple(loaded.apis), problems=tuple(loaded.problems))
+
+
+def build_storage(settings: GatewaySettings) -> MemoryKeyValueStore | RedisKeyValueStore:
+    """`storage.type: redis`: Redis through the storage profile's proxy and TLS (DECISIONS §11); else in memory.
+
+    No store material is given to the storage TLS: a `cert_id` for storage would have to be read from the
+    store that lives in that very Redis, so it is refused (fail closed, `redis_stream_opener` logs why)."""
+    storage = settings.storage
+    if storage.kind != "redis":
+        return MemoryKeyValueStore()
+    profile = settings.external_services[ServiceType.STORAGE]
+    return RedisKeyValueStore(storage, redis_stream_opener(profile, storage.use_ssl, material=None))
 
 
 def control_first(control: RequestHandler, proxy: RequestHandler, health_path: str) -> RequestHandler:
@@ -62,6 +78,8 @@ class Gateway:
     _registry: ConnectionRegistry = field(default_factory=ConnectionRegistry)
     _pool: ConnectionPool | None = None
     certificates: CertificateStore = field(init=False)
+    analytics: AnalyticsRecorder | None = None
+    storage: MemoryKeyValueStore | RedisKeyValueStore = field(init=False)
 
     async def start(self) -> None:
         settings = self.settings
@@ -72,9 +90,17 @@ class Gateway:
         self.holder = SnapshotHolder(snapshot)
         self.reloader = Reloader(self.holder, read_definitions)
         self._pool = ConnectionPool(ProxyConnector(verified_client_context(), None))
-        proxy = HttpProxy(self.holder, self._pool)
-        self.certificates = CertificateStore(MemoryKeyValueStore(), encoding_secret(settings))
-        control = run_as_task(ControlApi(self.holder, self.reloader, certificates=self.certificates))
+        self.storage = build_storage(settings)
+        if settings.enable_analytics:
+            self.analytics = AnalyticsRecorder(self._append_records)
+            self.analytics.start()
+        proxy = HttpProxy(self.holder, self._pool, self.analytics)
+        if isinstance(self.storage, RedisKeyValueStore) and (await self.storage.health()).status == "pass":
+            log.info("storage: redis at %s", self.storage.address)  # when not, the store has logged why
+        self.certificates = CertificateStore(self.storage, encoding_secret(settings))
+        control = run_as_task(
+            ControlApi(self.holder, self.reloader, certificates=self.certificates, storage_health=self.storage_health)
+        )
         if not control_api_enabled(settings):
             log.warning("the control API is disabled: tyk.conf sets no secret (DECISIONS §20)")
         limits = settings.http_server
@@ -103,6 +129,10 @@ class Gateway:
             len(snapshot.apis),
         )
 
+    async def _append_records(self, key: str, records: Sequence[bytes]) -> None:
+        for record in records:
+            await self.storage.list_append(key, record)
+
     async def stop(self, grace: float) -> None:
         """Stop accepting, let requests in flight finish for up to `grace` seconds, then close."""
         for server in self._servers:
@@ -112,6 +142,16 @@ class Gateway:
             log.warning("graceful shutdown: connections still open after %.0fs were closed", grace)
         if self._pool is not None:
             await self._pool.close()
+        if self.analytics is not None:
+            await self.analytics.stop()
+        if isinstance(self.storage, RedisKeyValueStore):
+            await self.storage.close()
+
+    async def storage_health(self) -> StorageHealth:
+        """For `/hello`: Redis answers PING, or the in-memory store (always there)."""
+        if isinstance(self.storage, RedisKeyValueStore):
+            return await self.storage.health()
+        return MEMORY_HEALTH
 
 
 async def serve_forever(settings: GatewaySettings) -> None:

@@ -1,4 +1,6 @@
-"""`bascule --conf PATH` runs the gateway; `bascule check --conf PATH` validates and exits (DECISIONS §1)."""
+"""`bascule --conf PATH` runs the gateway; `bascule check --conf PATH` validates and exits (DECISIONS §1);
+`bascule doctor --conf PATH [--probe SERVICE URL] [--json]` shows the external services' effective settings
+and where each came from, and probes one call phase by phase (`bascule.doctor`, `bascule.doctor_probe`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import uvloop
@@ -15,6 +18,9 @@ from bascule import __version__
 from bascule.app import serve_forever
 from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.compat.tyk.load_gateway import load_gateway_settings
+from bascule.config.outbound import ServiceType
+from bascule.doctor import DoctorReport, render_json, render_probe, render_text, setting_lines
+from bascule.doctor_probe import check_tls_setup, parse_probe_url, probe
 from bascule.errors import ConfigError, ConfigProblem
 from bascule.observability.logging import configure_logging
 
@@ -28,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     check = commands.add_parser("check", help="validate tyk.conf and every API definition, open no socket")
     check.add_argument("--conf", type=Path, default=None, dest="check_conf")
+    doctor = commands.add_parser(
+        "doctor", help="show each external service's proxy, bypass list, TLS, pool and timeout, and their origins"
+    )
+    doctor.add_argument("--conf", type=Path, default=None, dest="doctor_conf")
+    doctor.add_argument(
+        "--probe", nargs=2, metavar=("SERVICE", "URL"), help="make one GET through SERVICE's profile, phase by phase"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -52,6 +66,49 @@ def run_check(conf: Path | None) -> int:
     return 0
 
 
+def run_doctor(conf: Path | None, probe_args: Sequence[str] | None, as_json: bool) -> int:
+    """The report; with a probe, exit 1 when it fails. Config errors and a bad --probe exit 2, as `check`."""
+    try:
+        service = _probed_service(probe_args)
+    except ValueError as exc:
+        print(f"error: --probe: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        loaded = load_gateway_settings(conf, os.environ)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return EXIT_CONFIG
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    profiles = loaded.settings.external_services
+    shown = profiles if service is None else {service: profiles[service]}
+    checks = {name: check_tls_setup(profile) for name, profile in shown.items()}
+    report = DoctorReport(loaded.settings.source, tuple(setting_lines(shown, checks)), loaded.warnings)
+    if not as_json:
+        print("\n".join(render_text(report)), flush=True)  # before a probe that may take its whole timeout
+    if service is not None and probe_args is not None:
+        probed = uvloop.run(probe(profiles[service], probe_args[1]))
+        report = replace(report, probe=probed)
+        if not as_json:
+            print("\n".join(render_probe(probed)))
+    if as_json:
+        print(render_json(report))
+    return 0 if report.probe is None or report.probe.succeeded else 1
+
+
+def _probed_service(probe_args: Sequence[str] | None) -> ServiceType | None:
+    """The service `--probe SERVICE URL` names (None without --probe); ValueError for a bad name or URL."""
+    if probe_args is None:
+        return None
+    name, url = probe_args
+    try:
+        service = ServiceType(name)
+    except ValueError:
+        raise ValueError(f"unknown service {name!r} ({', '.join(ServiceType)})") from None
+    parse_probe_url(url)
+    return service
+
+
 def run_gateway(conf: Path | None) -> int:
     try:
         loaded = load_gateway_settings(conf, os.environ)
@@ -74,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return run_check(args.check_conf or args.conf)
+    if args.command == "doctor":
+        return run_doctor(args.doctor_conf or args.conf, args.probe, args.json)
     return run_gateway(args.conf)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import GatewayFactory, classic_api
 from http_client import RawClient, fetch
@@ -198,3 +200,16 @@ async def test_protected_api_fails_closed(gateway_factory: GatewayFactory, upstr
     wrong = await fetch(gw.ports["main"], "GET", "/p/x", headers={"Authorization": "some-key"})
     assert (wrong.status, wrong.json()) == (403, {"error": "Access to this API has been disallowed"})
     assert upstream.requests == []
+
+
+async def test_analytics_records_reach_storage(gateway_factory: GatewayFactory, upstream: UpstreamPeer) -> None:
+    gw = await gateway_factory([classic_api("an", "/an/", upstream.url)], enable_analytics=True)
+    for _ in range(3):
+        await fetch(gw.ports["main"], "GET", "/an/x?y=1", headers={"User-Agent": "probe/1"})
+    assert gw.analytics is not None
+    await gw.analytics.flush()
+    records = [json.loads(item) for item in await gw.storage.list_items("analytics-tyk-system-analytics")]
+    assert len(records) == 3
+    assert {(r["api_id"], r["response_code"], r["raw_path"], r["user_agent"]) for r in records} == {
+        ("an", 200, "/an/x?y=1", "probe/1")
+    }

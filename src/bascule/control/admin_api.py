@@ -54,6 +54,7 @@ from bascule.errors import ClientProtocolError
 from bascule.messages import InboundRequest, ResponseWriter, reason_phrase
 from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 from bascule.storage.certificates import CertificateStore
+from bascule.storage.redis import MEMORY_HEALTH, StorageHealth
 
 log = logging.getLogger("bascule.control")
 
@@ -66,6 +67,10 @@ METHODS_WITH_BODY = frozenset({"POST", "PUT"})
 MISS_MESSAGES: Mapping[int, str] = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
 
 Handler = Callable[[AdminCall], Awaitable[Reply]]
+
+
+async def _memory_health() -> StorageHealth:
+    return MEMORY_HEALTH
 
 
 def control_api_enabled(settings: GatewaySettings) -> bool:
@@ -97,10 +102,12 @@ class ControlApi:
         max_body: int = MAX_BODY,
         *,
         certificates: CertificateStore | None = None,
+        storage_health: Callable[[], Awaitable[StorageHealth]] | None = None,
     ) -> None:
         self._holder = holder
         self._reloader = reloader
         self._max_body = max_body
+        self._storage_health = storage_health or _memory_health
         gateway = holder.current.gateway
         self._secret = gateway.secret.encode("utf-8")
         self._reloads: set[asyncio.Task[Snapshot]] = set()
@@ -208,7 +215,8 @@ class ControlApi:
         return b"".join(chunks)
 
     async def _health(self, call: AdminCall) -> Reply:
-        return Reply(200, health_report(self._holder.current, __version__))
+        storage = await self._storage_health()
+        return Reply(200, health_report(self._holder.current, __version__, storage.kind, storage.status))
 
     async def _reload(self, call: AdminCall) -> Reply:
         task = asyncio.get_running_loop().create_task(self._reloader.reload())

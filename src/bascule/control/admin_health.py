@@ -3,12 +3,18 @@
 Tyk's shape, `{"status", "version", "description", "details": {component: {...}}}`, always served with
 200 (tyk-behaviour §3.13). Components (DECISIONS §20):
 
-* `storage`: `pass`, with its kind (`memory`: the only storage bascule has yet).
+* `storage`: its kind (`memory` or `redis`) and status: `pass`, or `fail` when Redis does not answer
+  (`bascule.storage.redis.RedisKeyValueStore.health`), then with a fixed `output` text: the cause names
+  the server, and the endpoint needs no key (the gateway log has the cause).
 * `apis`: `pass` when every definition loaded, `warn` when some did not. It lists each problem with
   the file's name (not its directory: the endpoint needs no key) and the reason.
 
-The overall status is the worst component's: `fail` over `warn` over `pass`. Each rule has a test in
-`tests/unit/control/test_admin_health.py`.
+The overall status is the worst component's (`fail` over `warn` over `pass`), each first capped by
+`OVERALL_CAP`: a storage `fail` makes the gateway `warn`, not `fail`. bascule's choice (Tyk answers `fail`
+when every check fails): without storage the gateway still serves keyless APIs, and every node sharing a
+Redis would fail together, so a load balancer that drops `fail` nodes would turn a Redis outage into a
+total one. Each rule has a test in `tests/unit/control/test_admin_health.py` (storage rows:
+`tests/integration/test_redis_storage.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from bascule.runtime.snapshot import Snapshot
 
 DESCRIPTION = "bascule"
 SEVERITY: Mapping[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+OVERALL_CAP: Mapping[str, str] = {"storage": "warn"}
+"""Component -> the worst overall status it can cause on its own."""
+STORAGE_FAILED_OUTPUT = "storage is not answering (the gateway log has the cause)"
 
 
 def _problem_entry(problem: ConfigProblem) -> dict[str, object]:
@@ -35,11 +44,25 @@ def overall_status(statuses: Iterable[str]) -> str:
     return max(statuses, key=SEVERITY.__getitem__, default="pass")
 
 
-def health_report(snapshot: Snapshot, version: str, storage_kind: str = "memory") -> dict[str, object]:
+def _capped(component: str, status: str) -> str:
+    cap = OVERALL_CAP.get(component)
+    return status if cap is None else min(status, cap, key=SEVERITY.__getitem__)
+
+
+def _storage_entry(kind: str, status: str) -> dict[str, object]:
+    entry: dict[str, object] = {"status": status, "componentType": "datastore", "kind": kind}
+    if status != "pass":
+        entry["output"] = STORAGE_FAILED_OUTPUT
+    return entry
+
+
+def health_report(
+    snapshot: Snapshot, version: str, storage_kind: str = "memory", storage_status: str = "pass"
+) -> dict[str, object]:
     """The health document for `snapshot` (see the module rules)."""
     problems = [_problem_entry(problem) for problem in snapshot.problems]
     details: dict[str, dict[str, object]] = {
-        "storage": {"status": "pass", "componentType": "datastore", "kind": storage_kind},
+        "storage": _storage_entry(storage_kind, storage_status),
         "apis": {
             "status": "warn" if problems else "pass",
             "componentType": "system",
@@ -47,5 +70,5 @@ def health_report(snapshot: Snapshot, version: str, storage_kind: str = "memory"
             "problems": problems,
         },
     }
-    status = overall_status(str(component["status"]) for component in details.values())
+    status = overall_status(_capped(name, str(component["status"])) for name, component in details.items())
     return {"status": status, "version": version, "description": DESCRIPTION, "details": details}

@@ -21,6 +21,7 @@ import base64
 import os
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,9 @@ from bascule.errors import (
 )
 
 P = TypeVar("P", bound=asyncio.Protocol)
+
+PhaseObserver = Callable[[str, float, BaseException | None], None]
+"""Hears a phase of `ProxyConnector.open` end: name, seconds taken, and None or the error it raised."""
 
 MAX_CONNECT_REPLY = 16 * 1024
 """Bytes of a proxy's answer to CONNECT before the blank line; more is a broken proxy."""
@@ -203,9 +207,18 @@ class ProxyConnector:
         self._tls_timeout = tls_handshake_timeout
 
     async def open(
-        self, target: Target, proxy: ProxyEndpoint | None, protocol_factory: Callable[[], P], timeout: float
+        self,
+        target: Target,
+        proxy: ProxyEndpoint | None,
+        protocol_factory: Callable[[], P],
+        timeout: float,
+        on_phase: PhaseObserver | None = None,
     ) -> Opened[P]:
-        """Connect to `target` (through `proxy` when given) and hand the connection to a new protocol."""
+        """Connect to `target` (through `proxy` when given) and hand the connection to a new protocol.
+
+        `on_phase`, when given, hears each phase as it ends: its name, the seconds it took, and None or the
+        error raised for it (the named one, as `open` raises it). `bascule doctor --probe` times phases so.
+        """
         plan = plan_connection(target, proxy)
         if (plan.proxy_tls and self._proxy_tls is None) or (plan.target_tls and self._target_tls is None):
             raise ValueError(f"no TLS context configured for {target} via {proxy.redacted if proxy else 'direct'}")
@@ -215,31 +228,39 @@ class ProxyConnector:
         phase = "proxy connect" if proxy is not None else "connect"
         handshake = _Handshake()
         transport: asyncio.Transport | None = None
+        began = time.perf_counter()
         try:
             async with asyncio.timeout_at(deadline):
                 transport, _ = await loop.create_connection(lambda: handshake, plan.dial_host, plan.dial_port)
+            began = _observed(on_phase, phase, began)
             if plan.proxy_tls:
                 phase = "proxy tls"
                 assert proxy is not None
                 transport = await self._start_tls(transport, handshake, self._proxy_tls, proxy.host, deadline)
                 handshake.transport = transport
+                began = _observed(on_phase, phase, began)
             if plan.tunnel:
                 phase = "proxy CONNECT"
                 assert proxy is not None
                 await self._tunnel(handshake, target, proxy, deadline)
+                began = _observed(on_phase, phase, began)
             protocol = protocol_factory()
             if plan.target_tls:
                 phase = "tls"
                 if handshake.buffer:
                     raise ssl.SSLError("the proxy sent bytes before the TLS handshake")
                 transport = await self._start_tls(transport, protocol, self._target_tls, target.host, deadline)
+                began = _observed(on_phase, phase, began)
             else:
                 transport.set_protocol(protocol)
         except BaseException as exc:
             if transport is not None:
                 transport.abort()
             if isinstance(exc, Exception):
-                raise _named(exc, phase, target, shown) from exc
+                error = _named(exc, phase, target, shown)
+                if on_phase is not None:
+                    on_phase(phase, time.perf_counter() - began, error)
+                raise error from exc
             raise
         protocol.connection_made(transport)
         if handshake.buffer and not plan.target_tls:
@@ -273,6 +294,17 @@ class ProxyConnector:
         if not 200 <= status < 300:
             cause = f"proxy answered {status} {reason}".rstrip()
             raise ProxyConnectError("proxy CONNECT", proxy.redacted, cause, target.authority, status)
+
+
+def _observed(on_phase: PhaseObserver | None, phase: str, began: float) -> float:
+    """Tell `on_phase` (if any) that `phase` ended well; the time the next phase begins from.
+
+    Phases are timed with `perf_counter`: uvloop's `loop.time()` is libuv's cached millisecond clock."""
+    if on_phase is None:
+        return began
+    now = time.perf_counter()
+    on_phase(phase, now - began, None)
+    return now
 
 
 def _named(exc: Exception, phase: str, target: Target, proxy: str) -> Exception:
