@@ -22,10 +22,12 @@ from bascule.observability.analytics import AnalyticsRecorder
 from bascule.outbound.pool import ConnectionPool
 from bascule.outbound.proxy_connect import ProxyConnector
 from bascule.outbound.redis_stream import redis_stream_opener
+from bascule.outbound.service_client import ServiceClient
 from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
 from bascule.runtime.snapshot import SnapshotHolder
+from bascule.service_clients import build_service_clients
 from bascule.storage.certificate_sealing import encoding_secret
 from bascule.storage.certificates import CertificateStore
 from bascule.storage.memory import MemoryKeyValueStore
@@ -79,6 +81,7 @@ class Gateway:
     _pool: ConnectionPool | None = None
     certificates: CertificateStore = field(init=False)
     analytics: AnalyticsRecorder | None = None
+    service_clients: dict[ServiceType, ServiceClient] = field(default_factory=dict)
     storage: MemoryKeyValueStore | RedisKeyValueStore = field(init=False)
 
     async def start(self) -> None:
@@ -98,6 +101,9 @@ class Gateway:
         if isinstance(self.storage, RedisKeyValueStore) and (await self.storage.health()).status == "pass":
             log.info("storage: redis at %s", self.storage.address)  # when not, the store has logged why
         self.certificates = CertificateStore(self.storage, encoding_secret(settings))
+        # One client per service type, built once from its resolved profile; the callers (JWKS, webhooks,
+        # uptime checks, discovery) take theirs from here.
+        self.service_clients = await build_service_clients(settings.external_services, self.certificates)
         control = run_as_task(
             ControlApi(self.holder, self.reloader, certificates=self.certificates, storage_health=self.storage_health)
         )
@@ -144,6 +150,8 @@ class Gateway:
             await self._pool.close()
         if self.analytics is not None:
             await self.analytics.stop()
+        for client in self.service_clients.values():
+            await client.close()
         if isinstance(self.storage, RedisKeyValueStore):
             await self.storage.close()
 

@@ -215,3 +215,8 @@ async def test_certificate_store_through_the_gateway(gateway_factory: GatewayFac
     assert shown.json()["has_private"] is True
     assert b"PRIVATE KEY" not in shown.body
     assert (await fetch(port, "DELETE", f"/tyk/certs/{cert_id}", headers=KEY)).json()["message"] == "removed"
+
+
+async def test_one_service_client_per_service(gateway_factory: GatewayFactory) -> None:
+    gw = await gateway_factory([])
+    assert sorted(gw.service_clients) == sorted(gw.settings.external_services)
