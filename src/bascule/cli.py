@@ -17,7 +17,7 @@ import uvloop
 from bascule import __version__
 from bascule.app import serve_forever
 from bascule.compat.tyk.load_apis import load_api_definitions
-from bascule.compat.tyk.load_gateway import load_gateway_settings
+from bascule.compat.tyk.load_gateway import LoadedGateway, load_gateway_settings
 from bascule.config.outbound import ServiceType
 from bascule.doctor import DoctorReport, render_json, render_probe, render_text, setting_lines
 from bascule.doctor_probe import check_tls_setup, parse_probe_url, probe
@@ -50,14 +50,22 @@ def _print_problems(problems: Sequence[ConfigProblem]) -> None:
         print(f"error: {problem}", file=sys.stderr)
 
 
-def run_check(conf: Path | None) -> int:
+def _load(conf: Path | None) -> LoadedGateway | None:
+    """tyk.conf and the environment, with problems printed (None then) and warnings printed."""
     try:
         loaded = load_gateway_settings(conf, os.environ)
     except ConfigError as exc:
         _print_problems(exc.problems)
-        return EXIT_CONFIG
+        return None
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def run_check(conf: Path | None) -> int:
+    loaded = _load(conf)
+    if loaded is None:
+        return EXIT_CONFIG
     apis = load_api_definitions(loaded.settings.app_path, loaded.settings)
     if apis.problems:
         _print_problems(apis.problems)
@@ -73,13 +81,9 @@ def run_doctor(conf: Path | None, probe_args: Sequence[str] | None, as_json: boo
     except ValueError as exc:
         print(f"error: --probe: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        loaded = load_gateway_settings(conf, os.environ)
-    except ConfigError as exc:
-        _print_problems(exc.problems)
+    loaded = _load(conf)
+    if loaded is None:
         return EXIT_CONFIG
-    for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     profiles = loaded.settings.external_services
     shown = profiles if service is None else {service: profiles[service]}
     checks = {name: check_tls_setup(profile) for name, profile in shown.items()}
