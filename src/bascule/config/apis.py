@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bascule.config.upstream_checks import UpstreamChecks
+
 DefinitionFormat = Literal["classic", "oas"]
 
 
@@ -42,6 +44,8 @@ class ApiSettings:
     """Tyk Classic `disable_strip_slash`, OAS `upstream.preserveTrailingSlash`."""
     protocol: str = ""
     listen_port: int = 0
+    checks: UpstreamChecks = UpstreamChecks()
+    """Uptime tests, skipping down hosts, service discovery and event handlers."""
     format: DefinitionFormat = "classic"
     source: Path | None = None
     definition: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -52,6 +52,24 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class UptimeSettings:
+    """The gateway's `uptime_tests` block: who checks, how often, when a host changes state."""
+
+    enabled: bool = True
+    """False: `uptime_tests.disable`; no checks run and no host is ever skipped."""
+    poller_group: str = ""
+    """Nodes in one group elect one checker among themselves (through shared storage)."""
+    sample_size: int = 3
+    """`failure_trigger_sample_size`: consecutive failures to go down, and successes to come back."""
+    interval: float = 10.0
+    """`time_wait`: seconds between check rounds."""
+    concurrency: int = 0
+    """`checker_pool_size`: checks run at once; 0 means the number of CPUs."""
+    analytics: bool = False
+    """`enable_uptime_analytics`: one record per check in storage."""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """Everything the gateway process needs, independent of the API definitions."""
 
@@ -74,6 +92,9 @@ class GatewaySettings:
     storage: StorageSettings = StorageSettings()
     workers: int = 1
     enable_analytics: bool = False
+    uptime: UptimeSettings = UptimeSettings()
+    discovery_cache_timeout: float = 120.0
+    """`service_discovery.default_cache_timeout` (0 in tyk.conf: 120 s), for APIs that set none."""
     """One analytics record per proxied request, written to storage in the background."""
     external_services: Mapping[ServiceType, ServiceProfile] = field(default_factory=default_profiles, hash=False)
     """One resolved outbound profile per service type (DECISIONS §5-13); default: no proxy, default TLS,
