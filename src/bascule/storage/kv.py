@@ -14,6 +14,10 @@ a Redis implementation should run the same table):
 * `add` writes only when the key does not exist, and says whether it wrote: the one atomic
   check-and-set the stores need (two nodes adding the same certificate: one wins).
 * A list whose last item is removed no longer exists, and reading a missing list gives `[]`.
+* `ttl` (seconds, > 0) makes a value expire: after it, the key reads as missing. `set` and `add` without
+  `ttl` write a value that never expires (and `set` clears an earlier expiry, as Redis `SET` does).
+  `refresh(key, value, ttl)` extends the life of `key` only while it still holds `value`: how the owner of
+  a lock keeps it without taking it from a node that has since won it.
 * `keys(prefix)` matches `prefix` literally (a Redis implementation escapes `*?[]\\` for `SCAN MATCH`)
   and returns the keys sorted.
 """
@@ -37,11 +41,15 @@ class KeyValueStore(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value at `key`, None when there is none. Redis: `GET`."""
 
-    async def set(self, key: str, value: bytes) -> None:
-        """Write `value` at `key`, replacing any value. Redis: `SET`."""
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Write `value` at `key`, replacing any value. Redis: `SET [PX ms]`."""
 
-    async def add(self, key: str, value: bytes) -> bool:
-        """Write `value` only if `key` does not exist; True when written. Redis: `SET key value NX`."""
+    async def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        """Write `value` only if `key` does not exist; True when written. Redis: `SET key value NX [PX ms]`."""
+
+    async def refresh(self, key: str, value: bytes, ttl: float) -> bool:
+        """Give `key` `ttl` more seconds if it holds `value`; True when it did. Redis: a compare-and-PEXPIRE
+        script (one atomic step)."""
 
     async def delete(self, key: str) -> bool:
         """Remove `key` (value or list); True when it existed. Redis: `DEL`."""

@@ -7,37 +7,65 @@ every operation is atomic (`add` included).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bascule.storage.kv import WrongKeyKind
 
 
 class MemoryKeyValueStore:
-    """A dict of values and lists, keeping the `KeyValueStore` rules."""
+    """A dict of values and lists, keeping the `KeyValueStore` rules. Expired values are dropped when read."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_clock", "_entries", "_expires")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, bytes | list[bytes]] = {}
+        self._expires: dict[str, float] = {}
+        self._clock = clock
 
     async def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
+        entry = self._live(key)
         if isinstance(entry, list):
             raise WrongKeyKind(key, "value")
         return entry
 
-    async def set(self, key: str, value: bytes) -> None:
-        self._entries[key] = bytes(value)
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self._write(key, bytes(value), ttl)
 
-    async def add(self, key: str, value: bytes) -> bool:
-        if key in self._entries:
+    async def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        if self._live(key) is not None:
             return False
-        self._entries[key] = bytes(value)
+        self._write(key, bytes(value), ttl)
+        return True
+
+    async def refresh(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) != value:
+            return False
+        self._expires[key] = self._clock() + ttl
         return True
 
     async def delete(self, key: str) -> bool:
+        self._expires.pop(key, None)
         return self._entries.pop(key, None) is not None
 
     async def keys(self, prefix: str) -> list[str]:
-        return sorted(key for key in self._entries if key.startswith(prefix))
+        return sorted(key for key in list(self._entries) if key.startswith(prefix) and self._live(key) is not None)
+
+    def _write(self, key: str, value: bytes, ttl: float | None) -> None:
+        self._entries[key] = value
+        if ttl is None:
+            self._expires.pop(key, None)
+        else:
+            self._expires[key] = self._clock() + ttl
+
+    def _live(self, key: str) -> bytes | list[bytes] | None:
+        """The entry at `key`, after dropping it if it has expired."""
+        expires = self._expires.get(key)
+        if expires is not None and self._clock() >= expires:
+            del self._expires[key]
+            del self._entries[key]
+            return None
+        return self._entries.get(key)
 
     async def list_append(self, key: str, item: bytes) -> None:
         self._list(key, create=True).append(bytes(item))
@@ -56,7 +84,7 @@ class MemoryKeyValueStore:
         return list(self._list(key, create=False))
 
     def _list(self, key: str, create: bool) -> list[bytes]:
-        entry = self._entries.get(key)
+        entry = self._live(key)
         if entry is None:
             fresh: list[bytes] = []
             if create:

@@ -72,6 +72,16 @@ TLS_HINTS: Mapping[str, str] = {
 """OpenSSL alert reasons seen on a Redis connection -> what they mean for the operator."""
 
 
+_REFRESH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def _expiry(ttl: float | None) -> tuple[str | int, ...]:
+    return () if ttl is None else ("PX", max(1, round(ttl * 1000)))
+
+
 class StorageError(Exception):
     """A storage call that failed; the message names the server and the cause, never a password."""
 
@@ -228,11 +238,15 @@ class RedisKeyValueStore:
         value = await self._execute("value", key, "GET", key)
         return None if value is None else bytes(value)
 
-    async def set(self, key: str, value: bytes) -> None:
-        await self._execute("value", key, "SET", key, bytes(value))
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        await self._execute("value", key, "SET", key, bytes(value), *_expiry(ttl))
 
-    async def add(self, key: str, value: bytes) -> bool:
-        return bool(await self._execute("value", key, "SET", key, bytes(value), "NX"))
+    async def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return bool(await self._execute("value", key, "SET", key, bytes(value), "NX", *_expiry(ttl)))
+
+    async def refresh(self, key: str, value: bytes, ttl: float) -> bool:
+        milliseconds = max(1, round(ttl * 1000))
+        return bool(await self._execute("value", key, "EVAL", _REFRESH_SCRIPT, 1, key, bytes(value), milliseconds))
 
     async def delete(self, key: str) -> bool:
         return int(await self._execute("value", key, "DEL", key)) > 0

@@ -6,6 +6,7 @@ it must raise."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -149,3 +150,30 @@ async def test_a_caller_reusing_its_buffer_does_not_change_the_stored_value(kv: 
     await kv.set("a", value)  # type: ignore[arg-type]  # a caller may pass a buffer it reuses
     value[0] = ord("z")
     assert await kv.get("a") == b"abc"
+
+
+async def test_a_value_with_a_ttl_is_gone_after_it(kv: KeyValueStore) -> None:
+    await kv.set("short", b"1", ttl=0.1)
+    assert await kv.add("lock", b"me", ttl=0.1) is True
+    await kv.set("forever", b"1")
+    assert await kv.get("short") == b"1"
+    await asyncio.sleep(0.2)
+    assert await kv.get("short") is None
+    assert await kv.keys("") == ["forever"]
+    assert await kv.add("lock", b"other", ttl=5) is True  # the expired lock can be taken
+
+
+async def test_set_without_ttl_clears_an_earlier_expiry(kv: KeyValueStore) -> None:
+    await kv.set("a", b"1", ttl=0.1)
+    await kv.set("a", b"2")
+    await asyncio.sleep(0.2)
+    assert await kv.get("a") == b"2"
+
+
+async def test_refresh_extends_only_the_holders_key(kv: KeyValueStore) -> None:
+    assert await kv.add("lock", b"me", ttl=0.2) is True
+    assert await kv.refresh("lock", b"someone-else", 5) is False
+    assert await kv.refresh("lock", b"me", 5) is True
+    await asyncio.sleep(0.3)
+    assert await kv.get("lock") == b"me"
+    assert await kv.refresh("missing", b"me", 5) is False
