@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import signal
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +15,9 @@ from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.config.gateway import GatewaySettings
 from bascule.config.outbound import ServiceType
 from bascule.control.admin_api import ControlApi, control_api_enabled
+from bascule.control.discovery_poller import DiscoveryPoller
+from bascule.control.event_handlers import EventHandlers
+from bascule.control.health_checker import HealthChecker
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
@@ -26,6 +30,8 @@ from bascule.outbound.service_client import ServiceClient
 from bascule.outbound.tls import verified_client_context
 from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
+from bascule.runtime.events import EventBus
+from bascule.runtime.host_board import HostBoard
 from bascule.runtime.snapshot import SnapshotHolder
 from bascule.service_clients import build_service_clients
 from bascule.storage.certificate_sealing import encoding_secret
@@ -83,15 +89,22 @@ class Gateway:
     analytics: AnalyticsRecorder | None = None
     service_clients: dict[ServiceType, ServiceClient] = field(default_factory=dict)
     storage: MemoryKeyValueStore | RedisKeyValueStore = field(init=False)
+    node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    board: HostBoard = field(default_factory=HostBoard)
+    """Which upstream hosts are down (the health checker's, or copied from the checking node)."""
+    events: EventBus = field(default_factory=EventBus)
+    health_checker: HealthChecker | None = None
+    discovery: DiscoveryPoller | None = None
+    _event_handlers: EventHandlers | None = None
 
     async def start(self) -> None:
         settings = self.settings
         loaded = await asyncio.to_thread(read_definitions, settings)
-        snapshot = build_snapshot(settings, loaded.apis, loaded.problems, generation=1)
+        snapshot = build_snapshot(settings, loaded.apis, loaded.problems, generation=1, board=self.board)
         for problem in snapshot.problems:
             log.warning("%s", problem)
         self.holder = SnapshotHolder(snapshot)
-        self.reloader = Reloader(self.holder, read_definitions)
+        self.reloader = Reloader(self.holder, read_definitions, self.board)
         self._pool = ConnectionPool(ProxyConnector(verified_client_context(), None))
         self.storage = build_storage(settings)
         if settings.enable_analytics:
@@ -104,8 +117,15 @@ class Gateway:
         # One client per service type, built once from its resolved profile; the callers (JWKS, webhooks,
         # uptime checks, discovery) take theirs from here.
         self.service_clients = await build_service_clients(settings.external_services, self.certificates)
+        self._start_upstream_checks()
         control = run_as_task(
-            ControlApi(self.holder, self.reloader, certificates=self.certificates, storage_health=self.storage_health)
+            ControlApi(
+                self.holder,
+                self.reloader,
+                certificates=self.certificates,
+                storage_health=self.storage_health,
+                host_board=self.board,
+            )
         )
         if not control_api_enabled(settings):
             log.warning("the control API is disabled: tyk.conf sets no secret (DECISIONS §20)")
@@ -135,6 +155,27 @@ class Gateway:
             len(snapshot.apis),
         )
 
+    def _start_upstream_checks(self) -> None:
+        """Event handlers, discovery watches and the health checker: background work that keeps the
+        upstream lists current and tells the world (issue 4)."""
+        clients = self.service_clients
+        self._event_handlers = EventHandlers(self.holder, clients[ServiceType.WEBHOOKS], self.storage)
+        self.events.subscribe(self._event_handlers)
+        self.discovery = DiscoveryPoller(clients[ServiceType.DISCOVERY], self.settings.discovery_cache_timeout)
+        self.holder.subscribe(self.discovery.reconcile)
+        self.discovery.reconcile(self.holder.current)
+        if self.settings.uptime.enabled:
+            self.health_checker = HealthChecker(
+                self.holder,
+                clients[ServiceType.HEALTH],
+                self.storage,
+                self.settings.uptime,
+                self.board,
+                self.events,
+                self.node_id,
+            )
+            self.health_checker.start()
+
     async def _append_records(self, key: str, records: Sequence[bytes]) -> None:
         for record in records:
             await self.storage.list_append(key, record)
@@ -146,6 +187,12 @@ class Gateway:
         drained = await self._registry.drain(grace)
         if not drained:
             log.warning("graceful shutdown: connections still open after %.0fs were closed", grace)
+        if self.health_checker is not None:
+            await self.health_checker.stop()
+        if self.discovery is not None:
+            await self.discovery.stop()
+        if self._event_handlers is not None:
+            await self._event_handlers.stop()
         if self._pool is not None:
             await self._pool.close()
         if self.analytics is not None:

@@ -4,7 +4,7 @@
   (`basic_ncsa_auth` and an `$apr1$` htpasswd file from `openssl passwd -apr1`), or TLS to the proxy
   (`https_port tls-cert= tls-key=`; Debian's squid is built with GnuTLS, which serves it). Its access log
   (squid format: `... CODE SIZE METHOD URL USER HIERARCHY ...`) proves which proxy a call used, and as whom.
-  Squid refuses port 0, so a free port is picked by binding and released just before the start.
+  Squid refuses port 0, so a free port is picked (`process_peers.free_port`).
 - `TinyproxyPeer`: tinyproxy 1.11. Without any `ConnectPort` line CONNECT is allowed to every port
   (`ConnectPort 0` would *disable* CONNECT, tinyproxy.conf(5)); the Debian default file lists 443 and 563.
 - Run as root, both drop privileges (squid to `proxy`, tinyproxy to `tinyproxy`): each gets its own
@@ -24,7 +24,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -32,17 +31,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import process_peers
+from process_peers import ReadyLine, free_port
+
 from bascule.config.outbound import ProxyEndpoint
 
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _give_to(path: Path, user: str) -> None:
@@ -54,12 +50,6 @@ def _give_to(path: Path, user: str) -> None:
         os.chown(item, entry.pw_uid, entry.pw_gid)
 
 
-def _accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @dataclass
 class ProxyProcess:
     """One proxy daemon in the foreground, its directory, port and log."""
@@ -69,7 +59,7 @@ class ProxyProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     scheme: str = "http"
-    _marks_before: int = 0
+    _ready: ReadyLine | None = None
 
     def __post_init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"bascule-{self.name}-"))
@@ -91,30 +81,18 @@ class ProxyProcess:
         """The file and the text the daemon writes once it listens (an open port alone could be a stranger's)."""
         raise NotImplementedError
 
-    def _marks(self) -> int:
-        path, text = self.ready_marker()
-        try:
-            return path.read_text(errors="replace").count(text)
-        except FileNotFoundError:
-            return 0
-
     def start(self) -> None:
         """Start (again, on the same port when it ran before); `wait_ready` waits until it listens."""
         self.port = self.port or free_port()
         self.write_config()
-        self._marks_before = self._marks()
+        self._ready = ReadyLine.counted_now(*self.ready_marker())
         output = (self.workdir / "output.txt").open("ab")
         self.process = subprocess.Popen(self.command(), stdout=output, stderr=output, cwd=self.workdir)
         output.close()
 
     def wait_ready(self, seconds: float = 10.0) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + seconds
-        while self._marks() <= self._marks_before or not _accepts(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                text = (self.workdir / "output.txt").read_text(errors="replace")
-                raise RuntimeError(f"{self.command()[0]} did not start on {self.port}:\n{text[-2000:]}")
-            time.sleep(0.02)
+        assert self.process is not None and self._ready is not None
+        process_peers.wait_ready(self.process, self._ready, self.port, self.workdir / "output.txt", seconds)
 
     def kill(self) -> None:
         """Stop at once (SIGKILL), as a crashed proxy would."""

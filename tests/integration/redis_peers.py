@@ -4,33 +4,28 @@
   `tls-auth-clients yes`, so a client without a certificate from `ca` is refused (reliability §2.4 D2).
   `requirepass` and `users` (ACL lines such as `alice on >pw ~* +@all`) add authentication.
 - Nothing is persisted (`save ""`, no AOF). redis-server has no port 0 for us to read back, so a free
-  port is picked by binding and released just before the start (`proxy_peers.free_port`); `start` after
-  `kill` reuses the same port, as a restarted Redis would.
-- The server gets SIGKILL when the test process dies (`setpriv --pdeathsig`, where util-linux has it), and a
-  start that fails removes its directory, so an interrupted run leaves nothing behind.
+  port is picked (`process_peers.free_port`); `start` after `kill` reuses the same port, as a restarted
+  Redis would.
+- The server gets SIGKILL when the test process dies (`process_peers.dying_with_us`), and a start that fails
+  removes its directory, so an interrupted run leaves nothing behind.
 - Ready means the log says `Ready to accept connections` once more than before this start, and the port
-  accepts (an open port alone could be a stranger's).
+  accepts (`process_peers.wait_ready`).
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
-from proxy_peers import free_port
+from process_peers import DaemonNotReady, ReadyLine, dying_with_us, end, free_port, wait_ready
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 READY = "Ready to accept connections"
-SETPRIV = shutil.which("setpriv")
-"""util-linux: `setpriv --pdeathsig KILL` execs redis-server with the parent-death signal set (no preexec_fn,
-which is unsafe once the test process has threads)."""
 
 
 @dataclass
@@ -49,7 +44,6 @@ class RedisPeer:
     port: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bascule-redis-")))
     process: subprocess.Popen[bytes] | None = None
-    _marks_before: int = 0
 
     @property
     def log_path(self) -> Path:
@@ -72,26 +66,19 @@ class RedisPeer:
             lines.append(f"requirepass {self.requirepass}")
         lines += [f"user {user}" for user in self.users]
         (d / "redis.conf").write_text("\n".join(lines) + "\n")
-        die_with_us = [SETPRIV, "--pdeathsig", "KILL"] if SETPRIV else []
-        return [*die_with_us, REDIS_SERVER, str(d / "redis.conf")]
-
-    def _marks(self) -> int:
-        try:
-            return self.log_path.read_text(errors="replace").count(READY)
-        except FileNotFoundError:
-            return 0
+        return dying_with_us([REDIS_SERVER, str(d / "redis.conf")])
 
     def start(self) -> RedisPeer:
         """Start (again on the same port after `kill`) and wait until it accepts connections."""
         for attempt in range(3):
             first = self.port == 0
             self.port = self.port or free_port()
-            self._marks_before = self._marks()
+            ready = ReadyLine.counted_now(self.log_path, READY)
             self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                self._wait_ready()
+                wait_ready(self.process, ready, self.port, self.log_path)
                 return self
-            except RuntimeError:
+            except DaemonNotReady:
                 self.kill()
                 if not first or attempt == 2:
                     self.stop()
@@ -99,38 +86,15 @@ class RedisPeer:
                 self.port = 0  # the free port was taken meanwhile: try another
         return self
 
-    def _wait_ready(self, seconds: float = 10.0) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + seconds
-        while self._marks() <= self._marks_before or not _accepts(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise RuntimeError(f"redis-server did not start on {self.port}:\n{text[-2000:]}")
-            time.sleep(0.02)
-
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
+        end(self.process, signal.SIGKILL)
         self.process = None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end(self.process, signal.SIGTERM)
         self.process = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0

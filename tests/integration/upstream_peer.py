@@ -10,6 +10,8 @@ It answers by path:
 - `/hang`: never answers.
 - `/ws`: WebSocket-like upgrade: 101 then echoes raw bytes.
 Every request is also recorded in `requests` (method, target, headers) and counted per path.
+`stop()` closes the listener and every open connection; `start()` after it listens again on the same port
+(a host going down and coming back), and `restart()` does both.
 """
 
 from __future__ import annotations
@@ -53,9 +55,14 @@ class UpstreamPeer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> UpstreamPeer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        """Listen on port 0 the first time, on the same port after `stop`."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
+
+    async def restart(self) -> UpstreamPeer:
+        await self.stop()
+        return await self.start()
 
     async def stop(self) -> None:
         if self.server is not None:

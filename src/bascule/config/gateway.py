@@ -92,10 +92,10 @@ class GatewaySettings:
     storage: StorageSettings = StorageSettings()
     workers: int = 1
     enable_analytics: bool = False
+    """One analytics record per proxied request, written to storage in the background."""
     uptime: UptimeSettings = UptimeSettings()
     discovery_cache_timeout: float = 120.0
     """`service_discovery.default_cache_timeout` (0 in tyk.conf: 120 s), for APIs that set none."""
-    """One analytics record per proxied request, written to storage in the background."""
     external_services: Mapping[ServiceType, ServiceProfile] = field(default_factory=default_profiles, hash=False)
     """One resolved outbound profile per service type (DECISIONS §5-13); default: no proxy, default TLS,
     the built-in pools and timeouts (`outbound_defaults`)."""

@@ -15,6 +15,7 @@ Rules (DECISIONS §20, tyk-behaviour §3.13; tests in `tests/unit/control/test_a
 * `POST` and `PUT` bodies are read whole, up to `max_body` bytes (10 MiB by default), else 413.
 * `/tyk/certs` is the certificate store (`admin_certs`); without a store (`certificates=None`) it
   answers 501.
+* `GET /tyk/health/hosts` (bascule's own) lists each checked upstream host (`admin_health.hosts_report`).
 * `GET /tyk/reload` and `/tyk/reload/group` start a reload and answer at once; with `?block=true` they
   answer when it is done (500 when it failed). The reload runs in its own task, so a client that hangs
   up does not cancel it.
@@ -35,7 +36,7 @@ from bascule import __version__
 from bascule.config.gateway import GatewaySettings
 from bascule.control.admin_apis import ApiDefinitions
 from bascule.control.admin_certs import CertificateEndpoints
-from bascule.control.admin_health import health_report
+from bascule.control.admin_health import health_report, hosts_report
 from bascule.control.admin_replies import (
     BODY_TOO_LARGE,
     INTERNAL_ERROR,
@@ -52,6 +53,7 @@ from bascule.control.admin_routes import Route, RouteMiss, match_route, normalis
 from bascule.control.reloader import Reloader
 from bascule.errors import ClientProtocolError
 from bascule.messages import InboundRequest, ResponseWriter, reason_phrase
+from bascule.runtime.host_board import HostBoard
 from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 from bascule.storage.certificates import CertificateStore
 from bascule.storage.redis import MEMORY_HEALTH, StorageHealth
@@ -103,11 +105,13 @@ class ControlApi:
         *,
         certificates: CertificateStore | None = None,
         storage_health: Callable[[], Awaitable[StorageHealth]] | None = None,
+        host_board: HostBoard | None = None,
     ) -> None:
         self._holder = holder
         self._reloader = reloader
         self._max_body = max_body
         self._storage_health = storage_health or _memory_health
+        self._board = host_board or HostBoard()
         gateway = holder.current.gateway
         self._secret = gateway.secret.encode("utf-8")
         self._reloads: set[asyncio.Task[Snapshot]] = set()
@@ -131,6 +135,7 @@ class ControlApi:
             Route("POST", "/tyk/certs", certs.create),
             Route("GET", "/tyk/certs/{id}", certs.show),
             Route("DELETE", "/tyk/certs/{id}", certs.delete),
+            Route("GET", "/tyk/health/hosts", self._hosts),
             Route("GET", "/tyk/reload", self._reload),
             Route("GET", "/tyk/reload/group", self._reload),
         )
@@ -217,6 +222,9 @@ class ControlApi:
     async def _health(self, call: AdminCall) -> Reply:
         storage = await self._storage_health()
         return Reply(200, health_report(self._holder.current, __version__, storage.kind, storage.status))
+
+    async def _hosts(self, call: AdminCall) -> Reply:
+        return Reply(200, hosts_report(self._board, self._holder.current.gateway.uptime.enabled))
 
     async def _reload(self, call: AdminCall) -> Reply:
         task = asyncio.get_running_loop().create_task(self._reloader.reload())

@@ -20,8 +20,10 @@ total one. Each rule has a test in `tests/unit/control/test_admin_health.py` (st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from bascule.errors import ConfigProblem
+from bascule.runtime.host_board import HostBoard
 from bascule.runtime.snapshot import Snapshot
 
 DESCRIPTION = "bascule"
@@ -72,3 +74,28 @@ def health_report(
     }
     status = overall_status(_capped(name, str(component["status"])) for name, component in details.items())
     return {"status": status, "version": version, "description": DESCRIPTION, "details": details}
+
+
+def hosts_report(board: HostBoard, enabled: bool) -> dict[str, object]:
+    """`GET /tyk/health/hosts`: each checked host with its state, last result, latency (ms) and since when
+    (RFC 3339, UTC), and the node whose checks these are."""
+    hosts = [
+        {
+            "host": report.host,
+            "state": "up" if report.up else "down",
+            "since": _rfc3339(report.since),
+            "last_check": {
+                "ok": report.last_ok,
+                "detail": report.last_detail,
+                "latency_ms": None if report.last_latency is None else round(report.last_latency * 1000, 1),
+                "at": _rfc3339(report.checked_at),
+            },
+            "check_urls": list(report.check_urls),
+        }
+        for report in board.reports
+    ]
+    return {"uptime_tests": "enabled" if enabled else "disabled", "checked_by": board.checked_by, "hosts": hosts}
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -16,6 +16,7 @@ from bascule.config.apis import ApiSettings
 from bascule.config.gateway import GatewaySettings
 from bascule.errors import ConfigProblem
 from bascule.runtime.build import build_snapshot
+from bascule.runtime.host_board import HostBoard
 from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 
 log = logging.getLogger("bascule.reload")
@@ -46,9 +47,10 @@ def keep_last_good(
 
 
 class Reloader:
-    def __init__(self, holder: SnapshotHolder, source: DefinitionSource) -> None:
+    def __init__(self, holder: SnapshotHolder, source: DefinitionSource, board: HostBoard | None = None) -> None:
         self._holder = holder
         self._source = source
+        self._board = board
         self._lock = asyncio.Lock()
         self._generation = holder.current.generation
         self._served: tuple[ApiSettings, ...] = tuple(holder.current.definitions.values())
@@ -82,6 +84,6 @@ class Reloader:
         loaded = self._source(gateway)
         apis, problems = keep_last_good(loaded, self._served)
         self._generation += 1
-        snapshot = build_snapshot(gateway, apis, problems, generation=self._generation)
+        snapshot = build_snapshot(gateway, apis, problems, generation=self._generation, board=self._board)
         self._served = tuple(apis)
         return snapshot

@@ -42,6 +42,8 @@ class UpstreamTarget:
     origin: Origin
     host_header_bytes: bytes = b""
     """`host_header` encoded once, for the request path."""
+    host_port: str = ""
+    """`host:port` with the port always given (IPv6 in brackets): the name uptime checks know a host by."""
 
     @property
     def wire_scheme(self) -> str:
@@ -91,6 +93,7 @@ def parse_target(url: str) -> UpstreamTarget:
         port=port,
         host_header=host_header,
         host_header_bytes=host_header.encode("idna") if not host_header.isascii() else host_header.encode(),
+        host_port=f"{shown}:{port}",
         path=parts.path,
         query=parts.query,
         origin=Origin(host, port, WIRE_SCHEMES.get(scheme, scheme) in ("https", "tls")),

@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import quote, urlsplit
 
 from bascule.config.outbound import ProxyEndpoint, ProxyRoute, ServiceProfile, ServiceType
@@ -106,6 +107,16 @@ PoolKey = tuple[Target | None, ProxyEndpoint | None]
 """Connections are shared per (target, proxy); plain HTTP through a proxy shares the proxy's (target None)."""
 
 
+class _StreamProtocol(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol, keeping the transport it is given (asyncio has no public getter)."""
+
+    transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        super().connection_made(transport)
+
+
 class ServiceClient:
     """HTTP/1.1 calls for one service type, through the profile's proxies, TLS, pool and timeout."""
 
@@ -180,6 +191,26 @@ class ServiceClient:
                 cause,
             )
             raise
+
+    async def open_stream(
+        self, scheme: str, host: str, port: int, timeout: float | None = None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A byte stream to `scheme://host:port` (`tcp` or `tls`) through the profile's proxy (a CONNECT
+        tunnel) and TLS, for socket checks; refused and logged like `request`."""
+        if self.problems:
+            log.error("[ExternalServices] %s: call refused: %s", self.service, self._refusal)
+            raise ExternalServiceUnavailable(self.service, self.problems)
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"unsupported stream scheme {scheme!r}")
+        target = Target(scheme, host, port)
+        proxy = self._proxy_for(target)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self._max_body, loop=loop)
+        budget = self.profile.timeout if timeout is None else timeout
+        opened = await self._connector.open(target, proxy, lambda: _StreamProtocol(reader), budget)
+        protocol = opened.protocol
+        assert protocol.transport is not None  # connection_made has run
+        return reader, asyncio.StreamWriter(protocol.transport, protocol, reader, loop)
 
     def _proxy_for(self, target: Target) -> ProxyEndpoint | None:
         key = (target.scheme, target.host, target.port)

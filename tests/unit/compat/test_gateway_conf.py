@@ -20,7 +20,7 @@ from bascule.compat.tyk.field_tree import (
 )
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.translate_gateway import translate_gateway
-from bascule.config.gateway import GatewaySettings
+from bascule.config.gateway import GatewaySettings, UptimeSettings
 from bascule.errors import ConfigError, ConfigProblem
 
 CONF = Path("tyk.conf")
@@ -356,6 +356,20 @@ def test_format_json_path(path: JsonPath, text: str) -> None:
             lambda s: s.http_server.max_request_body_size,
             1024,
         ),
+        # uptime_tests (tyk-behaviour §3.6) and service_discovery (§3.5)
+        ({}, lambda s: s.uptime, UptimeSettings()),
+        ({"uptime_tests": {"disable": True}}, lambda s: s.uptime.enabled, False),
+        ({"uptime_tests": {"poller_group": "eu"}}, lambda s: s.uptime.poller_group, "eu"),
+        ({"uptime_tests": {"config": {"failure_trigger_sample_size": 0}}}, lambda s: s.uptime.sample_size, 3),
+        ({"uptime_tests": {"config": {"failure_trigger_sample_size": 1}}}, lambda s: s.uptime.sample_size, 1),
+        ({"uptime_tests": {"config": {"time_wait": 0}}}, lambda s: s.uptime.interval, 10.0),
+        ({"uptime_tests": {"config": {"time_wait": 4}}}, lambda s: s.uptime.interval, 4.0),
+        ({"uptime_tests": {"config": {"checker_pool_size": 0}}}, lambda s: s.uptime.concurrency, 0),
+        ({"uptime_tests": {"config": {"checker_pool_size": 8}}}, lambda s: s.uptime.concurrency, 8),
+        ({"uptime_tests": {"config": {"enable_uptime_analytics": True}}}, lambda s: s.uptime.analytics, True),
+        ({}, lambda s: s.discovery_cache_timeout, 120.0),
+        ({"service_discovery": {"default_cache_timeout": 0}}, lambda s: s.discovery_cache_timeout, 120.0),
+        ({"service_discovery": {"default_cache_timeout": 30}}, lambda s: s.discovery_cache_timeout, 30.0),
     ],
 )
 def test_translation_resolves_defaults(document: dict[str, Any], read: Any, expected: object) -> None:

@@ -11,6 +11,7 @@ from bascule.compat.tyk.oas import OasApiDefinition
 from bascule.compat.tyk.translate_api import ALL_WEIGHTS_ZERO, api_id_from_name, translate_api_definition
 from bascule.config.apis import ApiSettings, WeightedTarget
 from bascule.config.gateway import GatewaySettings
+from bascule.config.upstream_checks import UpstreamChecks, UptimeCheck, UptimeTests
 from bascule.errors import ConfigError
 
 SOURCE = Path("/etc/tyk/apps/users.json")
@@ -128,6 +129,10 @@ def test_classic_users_example() -> None:
         target_url="http://users-1:8080/api",
         load_balancing=True,
         targets=(WeightedTarget("http://users-1:8080/api", 2), WeightedTarget("http://users-2:8080/api", 1)),
+        checks=UpstreamChecks(
+            uptime=UptimeTests(checks=(UptimeCheck("http://users-1:8080/health", "http", "users-1:8080"),)),
+            skip_unavailable_hosts=True,
+        ),
         format="classic",
         source=SOURCE,
     )
@@ -331,6 +336,7 @@ def test_oas_users_example() -> None:
         target_url="http://users-1:8080/api",
         load_balancing=True,
         targets=(WeightedTarget("http://users-1:8080/api", 2), WeightedTarget("http://users-2:8080/api", 1)),
+        checks=UpstreamChecks(skip_unavailable_hosts=True),
         format="oas",
         source=SOURCE,
     )

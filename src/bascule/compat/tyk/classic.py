@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ClassicProtocol = Literal["", "http", "https", "h2c", "tcp", "tls"]
+CheckProtocol = Literal["", "http", "https", "tcp", "tls"]
 
 
 class _GoJsonObject(BaseModel):
@@ -30,6 +31,23 @@ class _GoJsonObject(BaseModel):
         return data
 
 
+class ClassicServiceDiscovery(_GoJsonObject):
+    """`proxy.service_discovery` and `uptime_tests.config.service_discovery` (`ServiceDiscoveryConfiguration`)."""
+
+    use_discovery_service: bool = False
+    query_endpoint: str = ""
+    use_nested_query: bool = False
+    parent_data_path: str = ""
+    data_path: str = ""
+    port_data_path: str = ""
+    target_path: str = ""
+    use_target_list: bool = False
+    endpoint_returns_list: bool = False
+    cache_disabled: bool = False
+    cache_timeout: int = 0
+    """Seconds (Go int64)."""
+
+
 class ClassicProxy(_GoJsonObject):
     """`proxy`: where and how requests are forwarded."""
 
@@ -42,8 +60,74 @@ class ClassicProxy(_GoJsonObject):
     target_list: list[str] = Field(default_factory=list)
     """Load-balancing targets; a URL listed n times has weight n."""
     check_host_against_uptime_tests: bool = False
-    service_discovery: dict[str, Any] = Field(default_factory=dict)
+    service_discovery: ClassicServiceDiscovery = Field(default_factory=ClassicServiceDiscovery)
     transport: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClassicCheckCommand(_GoJsonObject):
+    name: str = ""
+    message: str = ""
+
+
+class ClassicUptimeCheck(_GoJsonObject):
+    """One `uptime_tests.check_list[]` entry (`HostCheckObject`)."""
+
+    url: str = ""
+    protocol: CheckProtocol = ""
+    timeout: int = 0
+    """A Go `time.Duration`: integer nanoseconds (2000000000 = 2 s)."""
+    enable_proxy_protocol: bool = False
+    commands: list[ClassicCheckCommand] = Field(default_factory=list)
+    method: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+    """Base64."""
+
+
+class ClassicUptimeConfig(_GoJsonObject):
+    expire_utime_after: int = 0
+    """Seconds."""
+    service_discovery: ClassicServiceDiscovery = Field(default_factory=ClassicServiceDiscovery)
+    recheck_wait: int = 0
+    """Seconds."""
+
+
+class ClassicUptimeTests(_GoJsonObject):
+    check_list: list[ClassicUptimeCheck] = Field(default_factory=list)
+    config: ClassicUptimeConfig = Field(default_factory=ClassicUptimeConfig)
+    disabled: bool = False
+
+
+class ClassicEventHandlerConfig(_GoJsonObject):
+    """One `event_handlers.events[trigger][]` entry; `handler_meta` is typed by its handler's model."""
+
+    handler_name: str = ""
+    handler_meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClassicEventHandlers(_GoJsonObject):
+    events: dict[str, list[ClassicEventHandlerConfig]] = Field(default_factory=dict)
+    """Event name (`HostDown`, ...) -> its handlers, in order."""
+
+
+class ClassicHandlerMeta(_GoJsonObject):
+    """The `handler_meta` keys every handler kind shares (log, JavaScript and coprocess handlers)."""
+
+    disabled: bool = False
+    id: str = ""
+    name: str = ""
+
+
+class ClassicWebhookMeta(ClassicHandlerMeta):
+    """`handler_meta` of `eh_web_hook_handler` (`WebHookHandlerConf`); Tyk decodes it strictly, so
+    `"method": 123` is an error (tyk-behaviour §5 case 70)."""
+
+    method: str = ""
+    target_path: str = ""
+    template_path: str = ""
+    header_map: dict[str, str] = Field(default_factory=dict)
+    event_timeout: int = 0
+    """Seconds."""
 
 
 class ClassicApiDefinition(_GoJsonObject):
@@ -61,3 +145,5 @@ class ClassicApiDefinition(_GoJsonObject):
     listen_port: int = Field(default=0, ge=0, le=65535)
     """0 means the gateway's `listen_port`."""
     proxy: ClassicProxy = Field(default_factory=ClassicProxy)
+    uptime_tests: ClassicUptimeTests = Field(default_factory=ClassicUptimeTests)
+    event_handlers: ClassicEventHandlers = Field(default_factory=ClassicEventHandlers)

@@ -5,7 +5,9 @@ Shapes and required fields follow Tyk's schema (`apidef/oas/schema/x-tyk-api-gat
 `state.active`; `server.listenPath.value` is required and non-blank; `upstream` requires `url` or
 `loadBalancing`; `loadBalancing` requires `enabled`; `customDomain` requires `enabled` and `name`;
 `preserveHostHeader` and `preserveTrailingSlash` require `enabled`; `server.protocol` is one of
-`http`, `https`, `h2c` (no `tcp`/`tls` in OAS) and `server.port` is 1-65535.
+`http`, `https`, `h2c` (no `tcp`/`tls` in OAS) and `server.port` is 1-65535. `uptimeTests`,
+`serviceDiscovery` and its `cache` require `enabled`; an event handler requires `enabled`, `trigger` and
+`type` (`webhook`, `log`, `custom`), and each of its headers `name` and `value`.
 
 Two deliberate departures, both from Tyk's documentation: a load-balancing target without `weight`
 has weight 0 (the schema requires it; the docs say it defaults to 0), and a negative weight is an
@@ -67,11 +69,33 @@ class OasCustomDomain(_OasObject):
     certificates: list[str] = Field(default_factory=list)
 
 
+class OasHeader(_OasObject):
+    name: str
+    value: str
+
+
+class OasEventHandler(_OasObject):
+    """One `server.eventHandlers[]` entry; `url` to `headers` are read for webhooks only."""
+
+    enabled: bool
+    trigger: str
+    type: Literal["webhook", "log", "custom"]
+    id: str = ""
+    name: str = ""
+    url: str = ""
+    method: str = ""
+    cooldown_period: str = ""
+    """A Go duration ("60s")."""
+    body_template: str = ""
+    headers: list[OasHeader] = Field(default_factory=list)
+
+
 class OasServer(_OasObject):
     listen_path: OasListenPath
     custom_domain: OasCustomDomain | None = None
     protocol: OasProtocol | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
+    event_handlers: list[OasEventHandler] = Field(default_factory=list)
     authentication: dict[str, Any] | None = None
     """Kept as written for the authentication middleware; only `enabled` (required) is checked here."""
 
@@ -106,8 +130,58 @@ class OasEnabledFlag(_OasObject):
     enabled: bool
 
 
+class OasServiceDiscoveryCache(_OasObject):
+    enabled: bool
+    timeout: int = 0
+    """Seconds (an integer, not a duration string)."""
+
+
+class OasServiceDiscovery(_OasObject):
+    """`upstream.serviceDiscovery` and `upstream.uptimeTests.serviceDiscovery`."""
+
+    enabled: bool
+    query_endpoint: str = ""
+    data_path: str = ""
+    use_nested_query: bool = False
+    parent_data_path: str = ""
+    port_data_path: str = ""
+    use_target_list: bool = False
+    cache_timeout: int = 0
+    """Deprecated for `cache`: seconds, read only when `cache` is absent."""
+    cache: OasServiceDiscoveryCache | None = None
+    target_path: str = ""
+    endpoint_returns_list: bool = False
+
+
+class OasUptimeTestCommand(_OasObject):
+    name: str = ""
+    message: str = ""
+
+
+class OasUptimeTest(_OasObject):
+    url: str = ""
+    timeout: str = ""
+    """A Go duration ("2s")."""
+    method: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+    """Plain text (Classic's is base64)."""
+    commands: list[OasUptimeTestCommand] = Field(default_factory=list)
+    enable_proxy_protocol: bool = False
+
+
+class OasUptimeTests(_OasObject):
+    enabled: bool
+    service_discovery: OasServiceDiscovery | None = None
+    tests: list[OasUptimeTest] = Field(default_factory=list)
+    host_down_retest_period: str = ""
+    log_retention_period: str = ""
+
+
 class OasUpstream(_OasObject):
     url: str | None = None
+    service_discovery: OasServiceDiscovery | None = None
+    uptime_tests: OasUptimeTests | None = None
     load_balancing: OasLoadBalancing | None = None
     preserve_host_header: OasEnabledFlag | None = None
     preserve_trailing_slash: OasEnabledFlag | None = None

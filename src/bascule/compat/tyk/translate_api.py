@@ -23,6 +23,8 @@ Rules (one test row each in `tests/unit/compat/test_translate_api.py`):
   gets its protocol (`127.0.0.1:6379` -> `tcp://127.0.0.1:6379`). Other scheme-less URLs are errors.
 * **Static target**: Classic `proxy.target_url` (required); OAS `upstream.url`, or, when it is absent
   and LB is enabled, the first target with weight > 0.
+* **Checks**: uptime tests, skipping down hosts, service discovery and event handlers
+  (`translate_upstream_checks`, whose rules are tested in `test_translate_upstream_checks.py`).
 
 Errors: one `ConfigError` listing every problem found, each naming `source` and a JSON path
 (`$.proxy.target_url`, `$.x-tyk-api-gateway.upstream.loadBalancing.targets[1].url`).
@@ -39,6 +41,7 @@ from pydantic import BaseModel, ValidationError
 
 from bascule.compat.tyk.classic import ClassicApiDefinition
 from bascule.compat.tyk.oas import OAS_EXTENSION_KEY, OasApiDefinition
+from bascule.compat.tyk.translate_upstream_checks import translate_classic_checks, translate_oas_checks
 from bascule.config.apis import ApiSettings, WeightedTarget
 from bascule.config.gateway import GatewaySettings
 from bascule.core.listen_path import is_kv_reference, normalise_listen_path
@@ -111,6 +114,7 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
         targets = _weighted_targets(entries, api.protocol or "http", problems)
         if not proxy.target_list:
             problems.add("$.proxy.target_list", ALL_WEIGHTS_ZERO)
+    checks = translate_classic_checks(api, problems)
     problems.raise_if_any()
     has_domain = gateway.enable_custom_domains and not api.domain_disabled
     return ApiSettings(
@@ -129,6 +133,7 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
         preserve_trailing_slash=proxy.disable_strip_slash,
         protocol=api.protocol,
         listen_port=api.listen_port,
+        checks=checks,
         format="classic",
         source=source,
         definition=document,
@@ -160,6 +165,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         target_url = next((target.url for target in targets if target.weight > 0), "")
         if not load_balancing:
             problems.add(f"{_OAS}.upstream.url", "url is required unless loadBalancing is enabled")
+    checks = translate_oas_checks(gateway_extension, problems)
     problems.raise_if_any()
     custom_domain = server.custom_domain
     has_domain = gateway.enable_custom_domains and custom_domain is not None and custom_domain.enabled
@@ -181,6 +187,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         ),
         protocol=server.protocol or "",
         listen_port=server.port or 0,
+        checks=checks,
         format="oas",
         source=source,
         definition=document,

@@ -10,6 +10,10 @@ Resolutions (each a row of `tests/unit/compat/test_gateway_conf.py`):
 - `graceful_shutdown_timeout_duration`: taken as written (absent is 30 s; 0 means do not wait, as a Go
   context with a zero timeout does).
 - `app_path`: a relative path is resolved against `cwd`, the process's working directory, as Tyk does.
+- `uptime_tests`: `disable` -> `enabled=False`; `config.failure_trigger_sample_size` 0 -> 3;
+  `config.time_wait` 0 -> 10 s; `config.checker_pool_size` 0 stays 0 (the number of CPUs, resolved where
+  the checker runs); `poller_group` and `config.enable_uptime_analytics` as written.
+- `service_discovery.default_cache_timeout`: 0 -> 120 s.
 - `raw`: the whole validated document in Tyk's names (`model_dump(by_alias=True)`), defaults filled
   in, unknown keys absent.
 - `external_services`: one profile per service (`translate_external_services`), resolved with the
@@ -22,15 +26,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from bascule.compat.tyk.gateway_conf import HttpServerOptionsConf, StorageConf, TykGatewayConf
+from bascule.compat.tyk.gateway_conf import HttpServerOptionsConf, StorageConf, TykGatewayConf, UptimeTestsConf
 from bascule.compat.tyk.translate_external_services import translate_external_services
-from bascule.config.gateway import GatewaySettings, HttpServerSettings, StorageKind, StorageSettings
+from bascule.config.gateway import (
+    GatewaySettings,
+    HttpServerSettings,
+    StorageKind,
+    StorageSettings,
+    UptimeSettings,
+)
 from bascule.config.outbound import ServiceProfile, ServiceType
 
 DEFAULT_SERVER_TIMEOUT = 120.0
 DEFAULT_PROXY_TIMEOUT = 30.0
 DEFAULT_STORAGE_TIMEOUT = 5.0
 DEFAULT_HEALTH_CHECK_ENDPOINT = "hello"
+DEFAULT_UPTIME_SAMPLE_SIZE = 3
+DEFAULT_UPTIME_INTERVAL = 10.0
+DEFAULT_DISCOVERY_CACHE_TIMEOUT = 120.0
 
 STORAGE_KINDS: Mapping[str, StorageKind] = {"": "memory", "memory": "memory", "redis": "redis"}
 
@@ -66,6 +79,10 @@ def translate_gateway(
         health_check_endpoint_name=conf.health_check_endpoint_name or DEFAULT_HEALTH_CHECK_ENDPOINT,
         http_server=_http_server(conf.http_server_options),
         storage=_storage(conf.storage),
+        uptime=_uptime(conf.uptime_tests),
+        discovery_cache_timeout=_or_default(
+            conf.service_discovery.default_cache_timeout, DEFAULT_DISCOVERY_CACHE_TIMEOUT
+        ),
         external_services=external_services,
         raw=conf.model_dump(by_alias=True, mode="json"),
     )
@@ -94,4 +111,16 @@ def _storage(storage: StorageConf) -> StorageSettings:
         database=storage.database,
         use_ssl=storage.use_ssl,
         timeout=_or_default(storage.timeout, DEFAULT_STORAGE_TIMEOUT),
+    )
+
+
+def _uptime(uptime: UptimeTestsConf) -> UptimeSettings:
+    config = uptime.config
+    return UptimeSettings(
+        enabled=not uptime.disable,
+        poller_group=uptime.poller_group,
+        sample_size=config.failure_trigger_sample_size or DEFAULT_UPTIME_SAMPLE_SIZE,
+        interval=_or_default(config.time_wait, DEFAULT_UPTIME_INTERVAL),
+        concurrency=config.checker_pool_size,
+        analytics=config.enable_uptime_analytics,
     )
