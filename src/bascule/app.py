@@ -90,12 +90,15 @@ class Gateway:
     service_clients: dict[ServiceType, ServiceClient] = field(default_factory=dict)
     storage: MemoryKeyValueStore | RedisKeyValueStore = field(init=False)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    board: HostBoard = field(default_factory=HostBoard)
+    board: HostBoard = field(init=False)
     """Which upstream hosts are down (the health checker's, or copied from the checking node)."""
     events: EventBus = field(default_factory=EventBus)
     health_checker: HealthChecker | None = None
     discovery: DiscoveryPoller | None = None
     _event_handlers: EventHandlers | None = None
+
+    def __post_init__(self) -> None:
+        self.board = HostBoard(self.node_id)
 
     async def start(self) -> None:
         settings = self.settings

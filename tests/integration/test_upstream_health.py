@@ -5,38 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, GatewayFactory, classic_api
+import trustme
+from check_peers import TcpCheckPeer
+from checked_upstream import CheckedPeer, balanced_api, eventually
+from conftest import SECRET, GatewayFactory
 from http_client import fetch
-from upstream_peer import SeenRequest, UpstreamPeer
+from upstream_peer import UpstreamPeer
 
 from bascule.app import Gateway
+from bascule.compat.tyk.gateway_conf import TykGatewayConf
+from bascule.compat.tyk.translate_external_services import translate_external_services
 from bascule.config.gateway import UptimeSettings
 
 FAST = UptimeSettings(interval=0.2, sample_size=2)
-
-
-@dataclass
-class CheckedPeer(UpstreamPeer):
-    """An upstream whose `/health` answers `health_status`, so a test can fail its checks while it serves."""
-
-    health_status: int = 200
-
-    async def _answer(
-        self, seen: SeenRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, keep_alive: bool
-    ) -> bool:
-        if seen.target.startswith("/health"):
-            writer.write(f"HTTP/1.1 {self.health_status} X\r\nContent-Length: 0\r\n\r\n".encode())
-            await writer.drain()
-            return keep_alive
-        return await super()._answer(seen, reader, writer, keep_alive)
-
-    def proxied(self) -> int:
-        return sum(1 for seen in self.requests if not seen.target.startswith("/health"))
 
 
 @pytest.fixture
@@ -47,28 +33,6 @@ async def peers() -> AsyncIterator[tuple[CheckedPeer, CheckedPeer]]:
     yield a, b
     await a.stop()
     await b.stop()
-
-
-def balanced_api(*peers: UpstreamPeer, skip: bool = True, **extra: Any) -> dict[str, Any]:
-    api = classic_api(
-        "lb",
-        "/lb/",
-        peers[0].url,
-        enable_load_balancing=True,
-        target_list=[peer.url for peer in peers],
-        check_host_against_uptime_tests=skip,
-    )
-    api["uptime_tests"] = {"check_list": [{"url": f"{peer.url}/health"} for peer in peers]}
-    return {**api, **extra}
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def hosts(gateway: Gateway) -> dict[str, Any]:
@@ -209,3 +173,61 @@ async def test_tcp_checks_send_and_expect(
     a.health_status = 500
     await until_state(gateway, a, "down")
     assert json.loads((await fetch(gateway.ports["main"], "GET", "/lb/x")).body) == {"error": "all hosts are down"}
+
+
+def _socket_check_api(upstream: UpstreamPeer, check: dict[str, Any]) -> dict[str, Any]:
+    api = balanced_api(upstream)
+    api["uptime_tests"] = {"check_list": [check]}
+    return api
+
+
+PING_PONG = [{"name": "send", "message": "ping"}, {"name": "expect", "message": "pong"}]
+
+
+async def test_tcp_checks_with_the_proxy_protocol_send_its_line_first(
+    gateway_factory: GatewayFactory, peers: tuple[CheckedPeer, CheckedPeer]
+) -> None:
+    a, _ = peers
+    peer = TcpCheckPeer(expect_proxy_protocol=True)
+    await peer.start()
+    try:
+        check = {"url": peer.url, "commands": PING_PONG, "enable_proxy_protocol": True}
+        gateway = await gateway_factory([_socket_check_api(a, check)], uptime=FAST)
+        await until_state(gateway, peer, "up")
+        [session, *_] = await peer.wait_for(1)
+        assert session.error == ""
+        assert session.proxy_header is not None and session.proxy_header.protocol == "TCP4"
+        assert session.received == b"ping"
+        peer.replies = {b"ping": b"nope"}
+        await until_state(gateway, peer, "down")
+    finally:
+        await peer.stop()
+
+
+async def test_tls_checks_verify_the_host_with_the_health_services_trust(
+    gateway_factory: GatewayFactory, peers: tuple[CheckedPeer, CheckedPeer], tmp_path: Path
+) -> None:
+    a, _ = peers
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    trusted = TcpCheckPeer(tls=ca)
+    untrusted = TcpCheckPeer(tls=trustme.CA())
+    await trusted.start()
+    await untrusted.start()
+    try:
+        conf = TykGatewayConf.model_validate(
+            {"external_services": {"health": {"mtls": {"enabled": True, "ca_file": str(ca_file)}}}}
+        )
+        profiles = translate_external_services(conf, {}).profiles
+        api = _socket_check_api(a, {"url": trusted.url, "commands": PING_PONG})
+        api["uptime_tests"]["check_list"].append({"url": untrusted.url, "commands": PING_PONG})
+        gateway = await gateway_factory([api], uptime=FAST, external_services=profiles)
+        await until_state(gateway, trusted, "up")
+        await until_state(gateway, untrusted, "down")
+        report = await hosts(gateway)
+        detail = next(h for h in report["hosts"] if h["host"].endswith(f":{untrusted.port}"))["last_check"]["detail"]
+        assert "certificate" in detail.lower()
+    finally:
+        await trusted.stop()
+        await untrusted.stop()

@@ -94,7 +94,12 @@ def hosts_report(board: HostBoard, enabled: bool) -> dict[str, object]:
         }
         for report in board.reports
     ]
-    return {"uptime_tests": "enabled" if enabled else "disabled", "checked_by": board.checked_by, "hosts": hosts}
+    return {
+        "uptime_tests": "enabled" if enabled else "disabled",
+        "node": board.node,
+        "checked_by": board.checked_by,
+        "hosts": hosts,
+    }
 
 
 def _rfc3339(seconds: float) -> str:

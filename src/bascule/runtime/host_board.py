@@ -29,9 +29,11 @@ class HostReport:
 class HostBoard:
     """The down set and the reports behind it; replaced whole, read without locks."""
 
-    __slots__ = ("_down", "checked_by", "reports")
+    __slots__ = ("_down", "checked_by", "node", "reports")
 
-    def __init__(self) -> None:
+    def __init__(self, node: str = "") -> None:
+        self.node = node
+        """This gateway node's id (its view is what the board holds)."""
         self._down: frozenset[str] = frozenset()
         self.reports: tuple[HostReport, ...] = ()
         self.checked_by = ""
