@@ -164,6 +164,8 @@ class Gateway:
         clients = self.service_clients
         self._event_handlers = EventHandlers(self.holder, clients[ServiceType.WEBHOOKS], self.storage)
         self.events.subscribe(self._event_handlers)
+        self.holder.subscribe(self._event_handlers.review)
+        self._event_handlers.review(self.holder.current)
         self.discovery = DiscoveryPoller(clients[ServiceType.DISCOVERY], self.settings.discovery_cache_timeout)
         self.holder.subscribe(self.discovery.reconcile)
         self.discovery.reconcile(self.holder.current)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bascule.config.auth import ApiAuth
 from bascule.config.upstream_checks import UpstreamChecks
 
 DefinitionFormat = Literal["classic", "oas"]
@@ -44,6 +45,8 @@ class ApiSettings:
     """Tyk Classic `disable_strip_slash`, OAS `upstream.preserveTrailingSlash`."""
     protocol: str = ""
     listen_port: int = 0
+    auth: ApiAuth = ApiAuth()
+    """How clients authenticate (unless `keyless`)."""
     checks: UpstreamChecks = UpstreamChecks()
     """Uptime tests, skipping down hosts, service discovery and event handlers."""
     format: DefinitionFormat = "classic"

@@ -32,7 +32,7 @@ from bascule.errors import ExternalServiceUnavailable, ProxyError
 from bascule.observability.redaction import redact_url
 from bascule.outbound.service_client import ServiceClient
 from bascule.runtime.events import HOST_DOWN, HOST_UP, Event
-from bascule.runtime.snapshot import SnapshotHolder
+from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 from bascule.storage.kv import KeyValueStore
 from bascule.storage.redis import StorageError
 
@@ -72,6 +72,22 @@ class EventHandlers:
         self._storage = storage
         self._pending: set[asyncio.Task[bool]] = set()
         self._templates: dict[str, WebhookTemplate | None] = {}
+        self._warned: set[tuple[str, str]] = set()
+
+    def review(self, snapshot: Snapshot) -> None:
+        """A `SnapshotHolder` listener: warn once about each handler bascule does not run."""
+        for api in snapshot.definitions.values():
+            for handler in api.checks.event_handlers:
+                key = (api.api_id, handler.trigger)
+                if handler.kind == "custom" and key not in self._warned:
+                    self._warned.add(key)
+                    log.warning(
+                        "[EVENT] API %s: the %s handler for %s is JavaScript or coprocess code, which bascule does "
+                        "not run",
+                        api.api_id,
+                        handler.name or "custom",
+                        handler.trigger,
+                    )
 
     def __call__(self, event: Event) -> None:
         api = self._holder.current.definitions.get(event.api_id)
