@@ -22,6 +22,9 @@ from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
+from bascule.middleware.authenticate import Authenticator
+from bascule.middleware.introspection import TokenIntrospector
+from bascule.middleware.jwks_cache import JwksCache
 from bascule.observability.analytics import AnalyticsRecorder
 from bascule.outbound.pool import ConnectionPool
 from bascule.outbound.proxy_connect import ProxyConnector
@@ -96,6 +99,9 @@ class Gateway:
     health_checker: HealthChecker | None = None
     discovery: DiscoveryPoller | None = None
     _event_handlers: EventHandlers | None = None
+    authenticator: Authenticator | None = None
+    _jwks: JwksCache | None = None
+    _introspector: TokenIntrospector | None = None
 
     def __post_init__(self) -> None:
         self.board = HostBoard(self.node_id)
@@ -113,7 +119,6 @@ class Gateway:
         if settings.enable_analytics:
             self.analytics = AnalyticsRecorder(self._append_records)
             self.analytics.start()
-        proxy = HttpProxy(self.holder, self._pool, self.analytics)
         if isinstance(self.storage, RedisKeyValueStore) and (await self.storage.health()).status == "pass":
             log.info("storage: redis at %s", self.storage.address)  # when not, the store has logged why
         self.certificates = CertificateStore(self.storage, encoding_secret(settings))
@@ -121,6 +126,11 @@ class Gateway:
         # uptime checks, discovery) take theirs from here.
         self.service_clients = await build_service_clients(settings.external_services, self.certificates)
         self._start_upstream_checks()
+        oauth = self.service_clients[ServiceType.OAUTH]
+        self._jwks = JwksCache(oauth, settings.jwks_cache_timeout)
+        self._introspector = TokenIntrospector(oauth)
+        self.authenticator = Authenticator(self._jwks, self._introspector, self.events)
+        proxy = HttpProxy(self.holder, self._pool, self.analytics, self.authenticator)
         control = run_as_task(
             ControlApi(
                 self.holder,
@@ -198,6 +208,10 @@ class Gateway:
             await self.discovery.stop()
         if self._event_handlers is not None:
             await self._event_handlers.stop()
+        if self._jwks is not None:
+            await self._jwks.aclose()
+        if self._introspector is not None:
+            await self._introspector.aclose()
         if self._pool is not None:
             await self._pool.close()
         if self.analytics is not None:

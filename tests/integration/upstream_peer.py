@@ -75,6 +75,9 @@ class UpstreamPeer:
                 await task
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.server is None:  # accepted while stopping: a stopped upstream answers nothing
+            writer.transport.abort()
+            return
         self.connections += 1
         task = asyncio.current_task()
         assert task is not None

@@ -94,6 +94,8 @@ class GatewaySettings:
     enable_analytics: bool = False
     """One analytics record per proxied request, written to storage in the background."""
     uptime: UptimeSettings = UptimeSettings()
+    jwks_cache_timeout: float = 240.0
+    """`jwks.cache.timeout`: seconds a fetched JWKS is used before it is fetched again (0 in tyk.conf: 240)."""
     discovery_cache_timeout: float = 120.0
     """`service_discovery.default_cache_timeout` (0 in tyk.conf: 120 s), for APIs that set none."""
     external_services: Mapping[ServiceType, ServiceProfile] = field(default_factory=default_profiles, hash=False)

@@ -8,7 +8,8 @@
   for a query.
 * A query that fails, times out, answers malformed JSON or no host changes nothing: the last good list
   keeps serving (logged), and the static `target_url` serves only while there has never been a good list.
-  A failed query is retried sooner: after 1 s, doubling, at most `cache_timeout`.
+  A failed query is retried sooner: after 1 s, doubling, at most `cache_timeout`. An unexpected error in a
+  query (a bug) is logged with its traceback and handled as a failure: the watch never ends on its own.
 * Reloads: `reconcile` runs on every snapshot swap. An API whose discovery settings (and protocol and
   load balancing) did not change keeps its watch, and its last good list is copied into the new
   snapshot's cell at once; others get a new watch; watches of APIs gone are stopped.
@@ -63,7 +64,11 @@ class _Watch:
     async def _run(self) -> None:
         retry = FIRST_RETRY
         while True:
-            found = await self.query()
+            try:
+                found = await self.query()
+            except Exception:  # a watch that ended here would silently never refresh its list again
+                log.exception("[SERVICE DISCOVERY] API %s: query failed unexpectedly; %s", self.api_id, self._kept())
+                found = ()
             if found:
                 self.last_good = found
                 self.cell.update(found)
@@ -106,8 +111,10 @@ class _Watch:
         return tuple(targets)
 
     def _keep_last_good(self, why: str) -> None:
-        kept = "keeping the last good list" if self.last_good else "using the static target_url"
-        log.warning("[SERVICE DISCOVERY] API %s: %s; %s", self.api_id, why, kept)
+        log.warning("[SERVICE DISCOVERY] API %s: %s; %s", self.api_id, why, self._kept())
+
+    def _kept(self) -> str:
+        return "keeping the last good list" if self.last_good else "using the static target_url"
 
 
 class DiscoveryPoller:

@@ -9,8 +9,10 @@
 * The request: the handler's method and URL; body from its template (`template_path`, read once and
   compiled; a missing or broken file falls back to the default template, with a warning), rendered with
   `.Type`, `.TimeStamp` and `.Meta` (HTML-escaped, as Go's html/template); `User-Agent: Tyk-Hookshot`;
-  the handler's headers; `Content-Type: application/json` for the default and `.json` templates unless a
-  header sets it.
+  the handler's headers; `Content-Type: application/json` for the default template (a fallback included,
+  whatever the file's name) and `.json` templates unless a header sets it. User info in the URL
+  (`https://user:pass@host/...`) is not sent in the URL but as `Authorization: Basic`, percent-decoded,
+  unless a header sets `Authorization`: what Go's client, and so Tyk, does.
 * De-duplication: with a `cooldown`, the MD5 of method, URL and body is added to storage as
   `webhook.cache.<md5>` with that lifetime before sending; when it is already there (another delivery,
   perhaps from another node, within the cooldown) nothing is sent. Cooldown 0: every event is sent (Tyk:
@@ -21,10 +23,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bascule.config.upstream_checks import EventHandler
 from bascule.core.webhook_template import TemplateError, WebhookTemplate, compile_template
@@ -117,18 +121,21 @@ class EventHandlers:
 
     async def deliver(self, handler: EventHandler, event: Event) -> bool:
         """Send one webhook; True when the receiver answered 2xx."""
-        template = await self._template(handler, event.name)
+        template, custom = await self._template(handler, event.name)
         body = template.render(_template_data(event)).encode()
         target = redact_url(handler.url)
         if handler.cooldown > 0 and not await self._first_within_cooldown(handler, body):
             log.debug("[WEBHOOK] %s to %s skipped: sent within the last %gs", event.name, target, handler.cooldown)
             return False
+        url, credentials = _split_user_info(handler.url)
         headers = [("User-Agent", USER_AGENT), *handler.headers]
-        json_body = not handler.template_path or handler.template_path.endswith(".json")
-        if json_body and not any(name.lower() == "content-type" for name, _ in handler.headers):
+        if credentials and not _has_header(handler.headers, "authorization"):
+            headers.append(("Authorization", f"Basic {credentials}"))
+        json_body = not custom or handler.template_path.endswith(".json")
+        if json_body and not _has_header(handler.headers, "content-type"):
             headers.append(("Content-Type", "application/json"))
         try:
-            answer = await self._client.request(handler.method, handler.url, headers, body)
+            answer = await self._client.request(handler.method, url, headers, body)
         except (ProxyError, OSError, ExternalServiceUnavailable, ValueError) as exc:
             log.error("[WEBHOOK] Webhook request failed: %s %s: %s", handler.method, target, exc)
             return False
@@ -146,14 +153,35 @@ class EventHandlers:
             log.warning("[WEBHOOK] cooldown not checked (%s); sending", exc)
             return True
 
-    async def _template(self, handler: EventHandler, event_name: str) -> WebhookTemplate:
+    async def _template(self, handler: EventHandler, event_name: str) -> tuple[WebhookTemplate, bool]:
+        """The handler's template, and whether it is its own (False: the default, also when the file failed)."""
         default = _DEFAULTS.get(event_name, _DEFAULT)
         path = handler.template_path
         if not path:
-            return default
+            return default, False
         if path not in self._templates:
             self._templates[path] = await asyncio.to_thread(_load_template, path)
-        return self._templates[path] or default
+        custom = self._templates[path]
+        return (default, False) if custom is None else (custom, True)
+
+
+def _has_header(headers: tuple[tuple[str, str], ...], lowered: str) -> bool:
+    return any(name.lower() == lowered for name, _ in headers)
+
+
+def _split_user_info(url: str) -> tuple[str, str]:
+    """`url` without `user:pass@`, and the Basic credentials (base64 of the decoded `user:pass`; "" for none).
+    A URL that does not parse is returned as it is, for the client to refuse."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, ""
+    user_info, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, ""
+    user, _, password = user_info.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    return urlunsplit(parts._replace(netloc=host)), base64.b64encode(pair).decode("ascii")
 
 
 def _load_template(path: str) -> WebhookTemplate | None:

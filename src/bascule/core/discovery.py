@@ -2,7 +2,8 @@
 
 Rules, in the order `discovered_hosts` applies them:
 
-1. The body is JSON; anything else (including `NaN`/`Infinity`, which Go rejects) raises `DiscoveryParseError`.
+1. The body is JSON; anything else (including `NaN`/`Infinity`, which Go rejects, and arrays or objects nested
+   deeper than Python's parser goes, where it raises RecursionError) raises `DiscoveryParseError`.
 2. Paths are dot-separated keys walked through JSON objects: `node.value`, `application.instance`, `port.$`
    (`$` is an ordinary key in Eureka's JSON). A missing key, or a step into anything but an object, finds
    nothing. The empty path is the value itself.
@@ -96,6 +97,8 @@ def _load_json(text: str, what: str) -> object:
         value: object = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:  # JSONDecodeError, and _reject_constant's
         raise DiscoveryParseError(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # `[[[[...`: an untrusted answer must not escape as a RecursionError
+        raise DiscoveryParseError(f"{what} is nested too deeply") from exc
     return value
 
 

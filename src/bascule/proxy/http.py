@@ -6,7 +6,11 @@ calls them in order and hands the exchange to `bascule.proxy.exchange`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from bascule import __version__
+from bascule.config.auth import ApiAuth
 from bascule.core.headers import Header, encode_head, forwarded_request_headers
 from bascule.core.rewrite import (
     clean_path,
@@ -20,22 +24,31 @@ from bascule.core.rewrite import (
 from bascule.errors import AllHostsDown
 from bascule.messages import InboundRequest, ResponseWriter, error_response
 from bascule.middleware.access import refusal
+from bascule.middleware.authenticate import Allowed, Authenticator, Outcome, PendingOutcome, Refused
 from bascule.observability.analytics import AnalyticsRecorder
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
 from bascule.proxy.exchange import Exchange
-from bascule.runtime.snapshot import ApiRuntime, SnapshotHolder
+from bascule.runtime.snapshot import ApiRuntime, Snapshot, SnapshotHolder
 
+log = logging.getLogger("bascule.proxy")
 USER_AGENT = f"bascule/{__version__}".encode()
 
 
 class HttpProxy:
     """The request handler for API traffic."""
 
-    def __init__(self, holder: SnapshotHolder, pool: ConnectionPool, recorder: AnalyticsRecorder | None = None) -> None:
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        pool: ConnectionPool,
+        recorder: AnalyticsRecorder | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self._holder = holder
         self._pool = pool
         self._recorder = recorder
+        self._auth = authenticator
 
     def __call__(self, request: InboundRequest, writer: ResponseWriter) -> None:
         snapshot = self._holder.current
@@ -49,11 +62,64 @@ class HttpProxy:
             writer.send_simple(*error_response(404, "Not Found"))
             return
         api = match.mount.target
-        if not api.settings.keyless:
-            refused = refusal(api.settings.keyless, request.headers)
-            if refused is not None:
-                writer.send_simple(*error_response(*refused))
+        if api.settings.keyless:
+            self._forward(snapshot, api, request, writer, None)
+            return
+        if self._auth is None:
+            refused = refusal(False, request.headers)
+            assert refused is not None
+            writer.send_simple(*error_response(*refused))
+            return
+        outcome = self._auth.check(api.settings, request.headers, path, request.client_ip.decode("latin-1"))
+        if isinstance(outcome, Refused):
+            writer.send_simple(*error_response(outcome.status, outcome.message))
+        elif isinstance(outcome, Allowed):
+            self._forward(snapshot, api, request, writer, outcome)
+        else:
+            self._wait_for(outcome, snapshot, api, request, writer)
+
+    def _wait_for(
+        self,
+        pending: PendingOutcome,
+        snapshot: Snapshot,
+        api: ApiRuntime,
+        request: InboundRequest,
+        writer: ResponseWriter,
+    ) -> None:
+        """Run a check that has to wait (a JWKS fetch, an introspection call), then forward or refuse; a
+        client that goes away meanwhile cancels it."""
+        task = asyncio.get_running_loop().create_task(pending)
+
+        def resume(done: asyncio.Task[Outcome]) -> None:
+            if done.cancelled():
+                return  # the client went away
+            error = done.exception()
+            if error is not None:
+                log.error("authentication of %s %s failed", request.method, request.path, exc_info=error)
+                writer.send_simple(*error_response(500, "Internal Server Error"))
                 return
+            outcome = done.result()
+            if isinstance(outcome, Refused):
+                writer.send_simple(*error_response(outcome.status, outcome.message))
+            else:
+                self._forward(snapshot, api, request, writer, outcome)
+
+        def cancel() -> None:
+            task.cancel()
+
+        task.add_done_callback(resume)
+        writer.on_cancel(cancel)
+
+    def _forward(
+        self,
+        snapshot: Snapshot,
+        api: ApiRuntime,
+        request: InboundRequest,
+        writer: ResponseWriter,
+        identity: Allowed | None,
+    ) -> None:
+        options = snapshot.gateway.http_server
+        path = request.path
         try:
             target = api.upstream.pick()
         except AllHostsDown as exc:
@@ -66,6 +132,8 @@ class HttpProxy:
         request_target = f"{upstream_path}?{query}" if query else upstream_path
         host = request.host if api.settings.preserve_host_header else target.host_header_bytes
         headers = _upstream_headers(request, host, options.enable_websockets)
+        if identity is not None:
+            headers = _with_identity(headers, api.settings.auth, identity)
         head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
         timeout = snapshot.gateway.proxy_default_timeout
         Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings, self._recorder).start()
@@ -101,6 +169,28 @@ def _upstream_headers(request: InboundRequest, host: bytes, websockets: bool) ->
     elif request.chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
     return headers
+
+
+IDENTITY_HEADER = b"X-Tyk-Identity"
+
+
+def _with_identity(headers: list[Header], auth: ApiAuth, identity: Allowed) -> list[Header]:
+    """The upstream headers with the client's identity and chosen claims, replacing any a client sent."""
+    names = [IDENTITY_HEADER] if auth.forward_identity else []
+    values = [identity.identity] if auth.forward_identity else []
+    for header, claim in auth.forward_claims:
+        value = identity.claims.get(claim)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            names.append(header.encode("latin-1"))
+            values.append(str(value))
+    if not names:
+        return headers
+    lowered = {name.lower() for name in names} | {IDENTITY_HEADER.lower()}
+    kept = [(name, value) for name, value in headers if name.lower() not in lowered]
+    for name, value in zip(names, values, strict=True):
+        if "\r" not in value and "\n" not in value:
+            kept.append((name, value.encode("utf-8")))
+    return kept
 
 
 def _redirect(writer: ResponseWriter, path: str, query: str) -> None:

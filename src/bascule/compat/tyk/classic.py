@@ -130,6 +130,69 @@ class ClassicWebhookMeta(ClassicHandlerMeta):
     """Seconds."""
 
 
+class ClassicAuthConfig(_GoJsonObject):
+    """`auth` and each `auth_configs.<kind>` (`AuthConfig`); only the header name is read."""
+
+    auth_header_name: str = ""
+
+
+class ClassicIntrospectionCache(_GoJsonObject):
+    enabled: bool = False
+    timeout: int = 0
+    """Seconds (Go int64)."""
+
+
+class ClassicIntrospection(_GoJsonObject):
+    """`external_oauth.providers[].introspection` (`apidef.Introspection`)."""
+
+    enabled: bool = False
+    url: str = ""
+    client_id: str = ""
+    client_secret: str = Field(default="", repr=False)
+    identity_base_field: str = ""
+    cache: ClassicIntrospectionCache = Field(default_factory=ClassicIntrospectionCache)
+
+
+class ClassicProviderJwt(_GoJsonObject):
+    """`external_oauth.providers[].jwt` (`apidef.JWTValidation`); skews are seconds (Go uint64)."""
+
+    enabled: bool = False
+    signing_method: str = ""
+    source: str = Field(default="", repr=False)
+    identity_base_field: str = ""
+    issued_at_validation_skew: int = Field(default=0, ge=0)
+    not_before_validation_skew: int = Field(default=0, ge=0)
+    expires_at_validation_skew: int = Field(default=0, ge=0)
+
+
+class ClassicOAuthProvider(_GoJsonObject):
+    jwt: ClassicProviderJwt = Field(default_factory=ClassicProviderJwt)
+    introspection: ClassicIntrospection = Field(default_factory=ClassicIntrospection)
+
+
+class ClassicExternalOAuth(_GoJsonObject):
+    """`external_oauth` (`apidef.ExternalOAuth`)."""
+
+    enabled: bool = False
+    providers: list[ClassicOAuthProvider] = Field(default_factory=list)
+
+
+class ClassicVersionInfo(_GoJsonObject):
+    """One `version_data.versions.<name>`; only `global_headers` is read (for forwarded JWT claims)."""
+
+    name: str = ""
+    global_headers: dict[str, str] = Field(default_factory=dict)
+
+
+class ClassicVersionData(_GoJsonObject):
+    """`version_data`. Not a field of `ClassicApiDefinition` (it stays in `model_extra`, as written);
+    `translate_auth` validates it when it reads `global_headers`."""
+
+    not_versioned: bool = False
+    default_version: str = ""
+    versions: dict[str, ClassicVersionInfo] = Field(default_factory=dict)
+
+
 class ClassicApiDefinition(_GoJsonObject):
     """A whole Tyk Classic API definition. Defaults are Go's zero values, so `active` is False."""
 
@@ -147,3 +210,21 @@ class ClassicApiDefinition(_GoJsonObject):
     proxy: ClassicProxy = Field(default_factory=ClassicProxy)
     uptime_tests: ClassicUptimeTests = Field(default_factory=ClassicUptimeTests)
     event_handlers: ClassicEventHandlers = Field(default_factory=ClassicEventHandlers)
+    enable_jwt: bool = False
+    jwt_signing_method: str = ""
+    jwt_source: str = Field(default="", repr=False)
+    """A JWKS URL, its base64, or a base64 HMAC secret or PEM public key."""
+    jwt_jwks_uris: list[dict[str, Any]] = Field(default_factory=list)
+    """OAS APIs only, in Tyk; a Classic API with any is an error."""
+    jwt_identity_base_field: str = ""
+    jwt_identit_base_field: str = ""
+    """Tyk's bson tag for `jwt_identity_base_field` (misspelt); read when the right name is empty."""
+    jwt_skip_kid: bool = False
+    jwt_expires_at_validation_skew: int = Field(default=0, ge=0)
+    """Seconds (Go uint64); likewise the two skews below."""
+    jwt_issued_at_validation_skew: int = Field(default=0, ge=0)
+    jwt_not_before_validation_skew: int = Field(default=0, ge=0)
+    auth: ClassicAuthConfig = Field(default_factory=ClassicAuthConfig)
+    auth_configs: dict[str, ClassicAuthConfig] = Field(default_factory=dict)
+    """Per auth kind (`jwt`, `externalOAuth`, ...); a non-empty `auth_header_name` here beats `auth`'s."""
+    external_oauth: ClassicExternalOAuth = Field(default_factory=ClassicExternalOAuth)

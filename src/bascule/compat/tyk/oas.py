@@ -193,6 +193,96 @@ class OasUpstream(_OasObject):
         return self
 
 
+class OasAuthHeader(_OasObject):
+    """`header {enabled, name}` of a security scheme (Tyk's `AuthSource`)."""
+
+    enabled: bool
+    name: str = ""
+
+
+class OasJwksUri(_OasObject):
+    url: str
+    cache_timeout: str = ""
+    """A Go duration ("10m"); empty: the gateway's `jwks.cache.timeout`."""
+
+
+class OasJwtScheme(_OasObject):
+    """`server.authentication.securitySchemes.<name>` of a JWT scheme; skews are seconds (uint64)."""
+
+    enabled: bool
+    header: OasAuthHeader | None = None
+    source: str = Field(default="", repr=False)
+    jwks_uris: list[OasJwksUri] = Field(default_factory=list, alias="jwksURIs")
+    signing_method: str = ""
+    identity_base_field: str = ""
+    skip_kid: bool = False
+    expires_at_validation_skew: int = Field(default=0, ge=0)
+    issued_at_validation_skew: int = Field(default=0, ge=0)
+    not_before_validation_skew: int = Field(default=0, ge=0)
+
+
+class OasIntrospectionCache(_OasObject):
+    enabled: bool
+    timeout: int = 0
+    """Seconds."""
+
+
+class OasIntrospection(_OasObject):
+    enabled: bool
+    url: str = ""
+    client_id: str = ""
+    client_secret: str = Field(default="", repr=False)
+    identity_base_field: str = ""
+    cache: OasIntrospectionCache | None = None
+
+
+class OasProviderJwt(_OasObject):
+    enabled: bool
+    signing_method: str = ""
+    source: str = Field(default="", repr=False)
+    identity_base_field: str = ""
+    expires_at_validation_skew: int = Field(default=0, ge=0)
+    issued_at_validation_skew: int = Field(default=0, ge=0)
+    not_before_validation_skew: int = Field(default=0, ge=0)
+
+
+class OasOAuthProvider(_OasObject):
+    jwt: OasProviderJwt | None = None
+    introspection: OasIntrospection | None = None
+
+
+class OasExternalOAuth(_OasObject):
+    """`externalOAuthServer` (Tyk's `ExternalOAuth`): a security scheme holding `providers`."""
+
+    enabled: bool
+    header: OasAuthHeader | None = None
+    providers: list[OasOAuthProvider] = Field(default_factory=list)
+
+
+class OasAuthentication(_OasObject):
+    """`server.authentication`; each scheme is typed by its kind in `translate_auth`."""
+
+    enabled: bool
+    security_schemes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class OasTransformHeaders(_OasObject):
+    enabled: bool
+    add: list[OasHeader] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class OasGlobalMiddleware(_OasObject):
+    transform_request_headers: OasTransformHeaders | None = None
+
+
+class OasMiddleware(_OasObject):
+    """`middleware`. Not a field of `XTykApiGateway` (it stays in `model_extra`, as written);
+    `translate_auth` validates it when it reads the global request headers."""
+
+    global_: OasGlobalMiddleware | None = Field(default=None, alias="global")
+
+
 class XTykApiGateway(_OasObject):
     info: OasInfo
     server: OasServer
@@ -205,4 +295,5 @@ class OasApiDefinition(_OasObject):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any] = Field(default_factory=dict)
+    components: dict[str, Any] = Field(default_factory=dict)
     x_tyk_api_gateway: XTykApiGateway = Field(alias=OAS_EXTENSION_KEY)

@@ -25,6 +25,8 @@ Rules (one test row each in `tests/unit/compat/test_translate_api.py`):
   and LB is enabled, the first target with weight > 0.
 * **Checks**: uptime tests, skipping down hosts, service discovery and event handlers
   (`translate_upstream_checks`, whose rules are tested in `test_translate_upstream_checks.py`).
+* **Auth**: JWT, external OAuth (JWT or introspection) and forwarded claims (`translate_auth`, whose
+  rules are tested in `test_translate_auth.py`).
 
 Errors: one `ConfigError` listing every problem found, each naming `source` and a JSON path
 (`$.proxy.target_url`, `$.x-tyk-api-gateway.upstream.loadBalancing.targets[1].url`).
@@ -41,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 
 from bascule.compat.tyk.classic import ClassicApiDefinition
 from bascule.compat.tyk.oas import OAS_EXTENSION_KEY, OasApiDefinition
+from bascule.compat.tyk.translate_auth import translate_classic_auth, translate_oas_auth
 from bascule.compat.tyk.translate_upstream_checks import translate_classic_checks, translate_oas_checks
 from bascule.config.apis import ApiSettings, WeightedTarget
 from bascule.config.gateway import GatewaySettings
@@ -115,6 +118,7 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
         if not proxy.target_list:
             problems.add("$.proxy.target_list", ALL_WEIGHTS_ZERO)
     checks = translate_classic_checks(api, problems)
+    auth = translate_classic_auth(api, problems)
     problems.raise_if_any()
     has_domain = gateway.enable_custom_domains and not api.domain_disabled
     return ApiSettings(
@@ -134,6 +138,7 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
         protocol=api.protocol,
         listen_port=api.listen_port,
         checks=checks,
+        auth=auth,
         format="classic",
         source=source,
         definition=document,
@@ -141,7 +146,8 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
 
 
 def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source: Path | None) -> ApiSettings:
-    gateway_extension = _parse(OasApiDefinition, document, source).x_tyk_api_gateway
+    oas_document = _parse(OasApiDefinition, document, source)
+    gateway_extension = oas_document.x_tyk_api_gateway
     info, server, upstream = gateway_extension.info, gateway_extension.server, gateway_extension.upstream
     problems = _Problems(source)
     api_id = info.id if info.id.strip() else api_id_from_name(info.name)
@@ -166,6 +172,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         if not load_balancing:
             problems.add(f"{_OAS}.upstream.url", "url is required unless loadBalancing is enabled")
     checks = translate_oas_checks(gateway_extension, problems)
+    auth = translate_oas_auth(oas_document, problems)
     problems.raise_if_any()
     custom_domain = server.custom_domain
     has_domain = gateway.enable_custom_domains and custom_domain is not None and custom_domain.enabled
@@ -188,6 +195,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         protocol=server.protocol or "",
         listen_port=server.port or 0,
         checks=checks,
+        auth=auth,
         format="oas",
         source=source,
         definition=document,

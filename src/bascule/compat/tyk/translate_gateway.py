@@ -41,6 +41,7 @@ DEFAULT_SERVER_TIMEOUT = 120.0
 DEFAULT_PROXY_TIMEOUT = 30.0
 DEFAULT_STORAGE_TIMEOUT = 5.0
 DEFAULT_HEALTH_CHECK_ENDPOINT = "hello"
+DEFAULT_JWKS_CACHE_TIMEOUT = 240.0
 DEFAULT_UPTIME_SAMPLE_SIZE = 3
 DEFAULT_UPTIME_INTERVAL = 10.0
 DEFAULT_DISCOVERY_CACHE_TIMEOUT = 120.0
@@ -80,6 +81,7 @@ def translate_gateway(
         http_server=_http_server(conf.http_server_options),
         storage=_storage(conf.storage),
         uptime=_uptime(conf.uptime_tests),
+        jwks_cache_timeout=_or_default(conf.jwks.cache.timeout, DEFAULT_JWKS_CACHE_TIMEOUT),
         discovery_cache_timeout=_or_default(
             conf.service_discovery.default_cache_timeout, DEFAULT_DISCOVERY_CACHE_TIMEOUT
         ),
