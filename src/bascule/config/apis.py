@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bascule.config.auth import ApiAuth
+from bascule.config.tls import ClientCertificateAuth, UpstreamTls
 from bascule.config.upstream_checks import UpstreamChecks
 
 DefinitionFormat = Literal["classic", "oas"]
@@ -45,6 +46,12 @@ class ApiSettings:
     """Tyk Classic `disable_strip_slash`, OAS `upstream.preserveTrailingSlash`."""
     protocol: str = ""
     listen_port: int = 0
+    upstream_tls: UpstreamTls = UpstreamTls()
+    """TLS, mTLS, pins and proxy of the API's upstream connections, gateway settings merged in."""
+    server_certificates: tuple[str, ...] = ()
+    """Certificates served for the API's custom domain (Classic `certificates`, OAS `customDomain.certificates`)."""
+    client_certificate_auth: ClientCertificateAuth | None = None
+    """`use_mutual_tls_auth`: None when off."""
     auth: ApiAuth = ApiAuth()
     """How clients authenticate (unless `keyless`)."""
     checks: UpstreamChecks = UpstreamChecks()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from bascule.config.outbound import ServiceProfile, ServiceType
 from bascule.config.outbound_defaults import default_profiles
+from bascule.config.tls import ListenerTls, UpstreamTls
 
 LogLevel = Literal["debug", "info", "warn", "error"]
 StorageKind = Literal["memory", "redis"]
@@ -94,6 +95,10 @@ class GatewaySettings:
     enable_analytics: bool = False
     """One analytics record per proxied request, written to storage in the background."""
     uptime: UptimeSettings = UptimeSettings()
+    listener_tls: ListenerTls | None = None
+    """`http_server_options.use_ssl`: the listeners speak TLS with these settings; None: plain."""
+    upstream_tls: UpstreamTls = UpstreamTls()
+    """The gateway-wide upstream TLS settings (`proxy_ssl_*`, `security.*`), already merged into each API's."""
     jwks_cache_timeout: float = 240.0
     """`jwks.cache.timeout`: seconds a fetched JWKS is used before it is fetched again (0 in tyk.conf: 240)."""
     discovery_cache_timeout: float = 120.0
