@@ -253,3 +253,49 @@ async def test_introspection_active_inactive_and_cached(
         assert b"s3cret" not in json.dumps([seen.headers for seen in upstream.requests]).encode()
     finally:
         await server.stop()
+
+
+async def test_chosen_claims_are_forwarded_and_oas_jwt_schemes_work(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer
+) -> None:
+    classic = jwt_api(upstream, "hmac", base64.b64encode(SECRET).decode())
+    classic["version_data"] = {
+        "not_versioned": True,
+        "default_version": "Default",
+        "versions": {
+            "Default": {"name": "Default", "global_headers": {"X-User-Email": "$tyk_context.jwt_claims_email"}}
+        },
+    }
+    oas = {
+        "openapi": "3.0.3",
+        "info": {"title": "oas-secured", "version": "1"},
+        "paths": {},
+        "components": {"securitySchemes": {"jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "x-tyk-api-gateway": {
+            "info": {"id": "oas-secured", "name": "oas-secured", "state": {"active": True}},
+            "server": {
+                "listenPath": {"value": "/oas-secured/", "strip": True},
+                "authentication": {
+                    "enabled": True,
+                    "securitySchemes": {
+                        "jwtAuth": {
+                            "enabled": True,
+                            "source": base64.b64encode(SECRET).decode(),
+                            "signingMethod": "hmac",
+                            "identityBaseField": "user_id",
+                        }
+                    },
+                },
+            },
+            "upstream": {"url": upstream.url},
+        },
+    }
+    gateway = await gateway_factory([classic, oas])
+    port = gateway.ports["main"]
+    token = hs256(fresh(email="alice@example.com", user_id="u-42"))
+    seen = dict((await get(port, token, **{"X-User-Email": "forged@example.com"})).json()["headers"])
+    assert seen["X-User-Email"] == "alice@example.com"
+    answer = await fetch(port, "GET", "/oas-secured/x", headers=bearer(token))
+    assert answer.status == 200
+    assert dict(answer.json()["headers"])["X-Tyk-Identity"] == "u-42"
+    assert (await fetch(port, "GET", "/oas-secured/x")).status == 401
