@@ -188,6 +188,7 @@ class Gateway:
                 self.board,
                 self.events,
                 self.node_id,
+                discovered=self.discovery.checks_for,
             )
             self.health_checker.start()
 

@@ -17,12 +17,16 @@ class CheckedPeer(UpstreamPeer):
     """An upstream whose `/health` answers `health_status`, so a test can fail its checks while it serves."""
 
     health_status: int = 200
+    flapping: bool = False
+    """Answer each health check the opposite of the last (200, 503, 200, ...), whatever the timing."""
 
     async def _answer(
         self, seen: SeenRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, keep_alive: bool
     ) -> bool:
         if seen.target.startswith("/health"):
             writer.write(f"HTTP/1.1 {self.health_status} X\r\nContent-Length: 0\r\n\r\n".encode())
+            if self.flapping:
+                self.health_status = 503 if self.health_status == 200 else 200
             await writer.drain()
             return keep_alive
         return await super()._answer(seen, reader, writer, keep_alive)

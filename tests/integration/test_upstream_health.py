@@ -14,6 +14,7 @@ import trustme
 from check_peers import TcpCheckPeer
 from checked_upstream import CheckedPeer, balanced_api, eventually
 from conftest import SECRET, GatewayFactory
+from discovery_peers import EtcdPeer
 from http_client import fetch
 from upstream_peer import UpstreamPeer
 
@@ -141,9 +142,9 @@ async def test_a_flapping_host_changes_state_at_most_once_per_sample(
     gateway = await gateway_factory([balanced_api(a, b)], uptime=UptimeSettings(interval=0.1, sample_size=3))
     flips: list[str] = []
     gateway.events.subscribe(lambda event: flips.append(event.name))
-    for _ in range(15):  # the health answer alternates faster than three checks in a row can agree
-        b.health_status = 503 if b.health_status == 200 else 200
-        await asyncio.sleep(0.1)
+    b.flapping = True  # good, bad, good, ...: never three in a row
+    await asyncio.sleep(1.5)
+    b.flapping = False
     assert flips == []
     assert state_of(await hosts(gateway), b) == "up"
     b.health_status = 503
@@ -231,3 +232,25 @@ async def test_tls_checks_verify_the_host_with_the_health_services_trust(
     finally:
         await trusted.stop()
         await untrusted.stop()
+
+
+async def test_the_check_list_can_come_from_the_uptime_tests_own_discovery(
+    gateway_factory: GatewayFactory, peers: tuple[CheckedPeer, CheckedPeer]
+) -> None:
+    a, b = peers
+    async with EtcdPeer() as etcd:
+        checks = [{"url": f"{peer.url}/health"} for peer in (a, b)]
+        await etcd.put("checks/lb", json.dumps(checks))  # Tyk's shape: a string holding an array of checks
+        api = balanced_api(a, b)
+        discovery = {
+            "use_discovery_service": True,
+            "query_endpoint": etcd.url_for("checks/lb"),
+            "data_path": "node.value",
+        }
+        api["uptime_tests"] = {"check_list": [], "config": {"service_discovery": discovery}}
+        gateway = await gateway_factory([api], uptime=FAST)
+        await until_state(gateway, b, "up")
+        b.health_status = 503
+        await until_state(gateway, b, "down")
+        served = {(await fetch(gateway.ports["main"], "GET", "/lb/x")).json()["upstream"] for _ in range(6)}
+        assert served == {"a"}

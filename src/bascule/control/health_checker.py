@@ -7,7 +7,8 @@ Each round (every `uptime_tests.config.time_wait` seconds, measured from the sta
    each round; a node that finds it free takes it. Its lifetime is three rounds (at least 3 s), so a dead
    checker is replaced within that. With in-memory storage the one node always holds it. When storage
    cannot be reached, each node checks for itself (logged once per outage): correctness before economy.
-2. **Checking** (the holder): every check of every loaded API, de-duplicated by URL, `checker_pool_size`
+2. **Checking** (the holder): every check of every loaded API (listed, or found by the uptime tests' own
+   discovery endpoint: `DiscoveryPoller.checks_for`), de-duplicated by URL, `checker_pool_size`
    at a time (0: 50), through the `health` service (`uptime_probe.run_check`). A host passes a round when
    all its checks pass. `core.host_health` turns rounds into states: down after `failure_trigger_sample_size`
    failed rounds in a row, up after as many good ones.
@@ -57,15 +58,22 @@ class CheckedBy:
     """(api_id, org_id) of each."""
 
 
-def collect_checks(snapshot: Snapshot) -> dict[str, CheckedBy]:
-    """Every check of every loaded API, by URL (the first definition of a URL wins its settings)."""
+DiscoveredChecks = Callable[[str], tuple[UptimeCheck, ...]]
+
+
+def _no_discovered_checks(api_id: str) -> tuple[UptimeCheck, ...]:
+    return ()
+
+
+def collect_checks(snapshot: Snapshot, discovered: DiscoveredChecks = _no_discovered_checks) -> dict[str, CheckedBy]:
+    """Every check of every loaded API, listed or discovered, by URL (the first of a URL wins its settings)."""
     found: dict[str, CheckedBy] = {}
     for runtime in snapshot.apis.values():
         settings = runtime.settings
         uptime = settings.checks.uptime
         if uptime is None:
             continue
-        for check in uptime.checks:
+        for check in (*uptime.checks, *discovered(settings.api_id)):
             known = found.get(check.url)
             api = (settings.api_id, settings.org_id)
             found[check.url] = CheckedBy(check, (*known.apis, api)) if known else CheckedBy(check, (api,))
@@ -88,8 +96,10 @@ class HealthChecker:
         node_id: str,
         *,
         wall_clock: Callable[[], float] = time.time,
+        discovered: DiscoveredChecks = _no_discovered_checks,
     ) -> None:
         self._holder = holder
+        self._discovered = discovered
         self._client = client
         self._storage = storage
         self._settings = settings
@@ -136,7 +146,7 @@ class HealthChecker:
             await asyncio.sleep(max(0.0, self._settings.interval - (loop.time() - began)))
 
     async def run_round(self) -> None:
-        checks = collect_checks(self._holder.current)
+        checks = collect_checks(self._holder.current, self._discovered)
         if not checks:
             self._board.clear()
             return

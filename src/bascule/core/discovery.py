@@ -92,6 +92,17 @@ def discovered_hosts(
     return hosts
 
 
+def discovered_check_objects(body: str, *, data_path: str) -> list[object]:
+    """The check objects an uptime-tests discovery endpoint names (Tyk's `uptime_tests.config.service_discovery`):
+    the value at `data_path` is a JSON array, or a string holding one (Tyk: always a string)."""
+    value = _lookup(_load_json(body, "the discovery answer"), data_path)
+    if isinstance(value, str):
+        value = _load_json(value, f"the string at {data_path or 'the top'}")
+    if not isinstance(value, list):
+        raise DiscoveryParseError(f"no array of checks at {data_path or 'the top'}")
+    return value
+
+
 def _load_json(text: str, what: str) -> object:
     try:
         value: object = json.loads(text, parse_constant=_reject_constant)

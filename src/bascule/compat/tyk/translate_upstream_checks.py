@@ -53,7 +53,7 @@ from fractions import Fraction
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bascule.compat.tyk.classic import (
     ClassicApiDefinition,
@@ -113,7 +113,7 @@ _DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)
 _DURATION = re.compile(f"(?:{_DURATION_PART.pattern})+")
 _MAX_NANOSECONDS = 2**63 - 1
 
-_Meta = TypeVar("_Meta", bound=ClassicHandlerMeta)
+_Meta = TypeVar("_Meta", bound=BaseModel)
 
 
 class ProblemSink(Protocol):
@@ -161,6 +161,27 @@ def translate_oas_checks(extension: XTykApiGateway, problems: ProblemSink) -> Up
 # --- uptime tests ------------------------------------------------------------------------------------
 
 
+def translate_discovered_checks(items: Sequence[object], problems: ProblemSink) -> tuple[UptimeCheck, ...]:
+    """Classic check objects found by an uptime-tests discovery endpoint (`config.service_discovery`); a bad
+    one goes to `problems` (paths `$[i]`) and is left out."""
+    checks = []
+    for i, item in enumerate(items):
+        at = f"$[{i}]"
+        if not isinstance(item, dict):
+            problems.add(at, "a discovered check must be an object")
+            continue
+        check = _validate(ClassicUptimeCheck, item, at, problems)
+        if check is not None:
+            checks.append(_classic_check(check, at, problems))
+    return tuple(check for check in checks if check is not None)
+
+
+def _classic_check(check: ClassicUptimeCheck, at: str, problems: ProblemSink) -> UptimeCheck | None:
+    body = _base64(check.body, f"{at}.body", problems)
+    timeout = _non_negative(check.timeout, f"{at}.timeout", problems) / 1e9
+    return _check(check, check.protocol, body, timeout, at, problems)
+
+
 def _classic_uptime(tests: ClassicUptimeTests, path: str, problems: ProblemSink) -> UptimeTests | None:
     if tests.disabled:
         return None
@@ -168,12 +189,7 @@ def _classic_uptime(tests: ClassicUptimeTests, path: str, problems: ProblemSink)
     discovery = _classic_discovery(config.service_discovery, f"{path}.config.service_discovery", problems)
     if not tests.check_list and discovery is None:
         return None
-    checks = []
-    for i, check in enumerate(tests.check_list):
-        at = f"{path}.check_list[{i}]"
-        body = _base64(check.body, f"{at}.body", problems)
-        timeout = _non_negative(check.timeout, f"{at}.timeout", problems) / 1e9
-        checks.append(_check(check, check.protocol, body, timeout, at, problems))
+    checks = [_classic_check(check, f"{path}.check_list[{i}]", problems) for i, check in enumerate(tests.check_list)]
     return UptimeTests(
         checks=tuple(check for check in checks if check is not None),
         recheck_wait=float(_non_negative(config.recheck_wait, f"{path}.config.recheck_wait", problems)),
