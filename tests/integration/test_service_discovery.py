@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pytest
+from checked_upstream import eventually
 from conftest import SECRET, GatewayFactory, classic_api
 from discovery_peers import ConsulCatalog, EtcdPeer, EurekaServer
 from http_client import fetch
@@ -125,15 +126,6 @@ async def served_by_each(gateway: Gateway, path: str, count: int) -> list[str]:
     return [await served_by(gateway, path) for _ in range(count)]
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def until_served_by(gateway: Gateway, path: str, names: set[str], timeout: float = 5.0) -> None:
     async def reached() -> bool:
         return await served_by(gateway, path) in names
@@ -205,7 +197,7 @@ async def test_etcd_plain_and_nested_values_survive_etcd_stopping_and_follow_it_
         async def both_failed_twice() -> bool:
             return all(poller.queries(api) >= count for api, count in failing.items())
 
-        await eventually(both_failed_twice)
+        await eventually(both_failed_twice, 5.0)
         assert await served_by_each(gateway, "/plain/x", 3) == ["a"] * 3  # the last good list
         assert await served_by_each(gateway, "/nested/x", 3) == ["a"] * 3
 
@@ -350,7 +342,7 @@ async def test_a_discovered_host_that_fails_its_uptime_check_is_skipped(
     async def b_is_down() -> bool:
         return await host_state(gateway, b) == "down"
 
-    await eventually(b_is_down)
+    await eventually(b_is_down, 5.0)
     proxied_by_a = len(a.requests)
     port = gateway.ports["main"]
     answers = await asyncio.gather(*(fetch(port, "GET", "/sd/x") for _ in range(20)))
