@@ -6,6 +6,7 @@ upstream) and in which phase, and `bascule.proxy.errors` maps each to one status
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,3 +126,22 @@ class ResponseTooLarge(UpstreamProtocolError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"response body larger than {limit} bytes")
+
+
+class PinMismatch(UpstreamTlsError, ssl.SSLError):
+    """No certificate the upstream presented has a pinned SubjectPublicKeyInfo SHA-256 (DECISIONS §17).
+
+    Raised inside the TLS handshake (an `ssl.SSLError`, so the event loop fails the handshake with it), before
+    any request byte is sent. `expected` are the pinned hashes for `host`, `observed` those of the chain."""
+
+    def __init__(self, host: str, expected: frozenset[str], observed: tuple[str, ...]) -> None:
+        self.host = host
+        self.expected = expected
+        self.observed = observed
+        cause = (
+            f"certificate public key pinning error: expected one of {', '.join(sorted(expected))}; "
+            f"observed {', '.join(observed) or 'no certificate'}"
+        )
+        super().__init__(host, cause)
+        self.library = "bascule"
+        self.reason = "PUBLIC_KEY_PIN_MISMATCH"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bascule.config.apis import ApiSettings
@@ -46,11 +46,27 @@ def keep_last_good(
     return apis, problems
 
 
+SnapshotPreparer = Callable[[Snapshot], Awaitable[Snapshot]]
+"""Async work between building a snapshot and swapping it in (resolving certificate references, building
+TLS policies); it returns the snapshot to serve."""
+
+
+async def _as_built(snapshot: Snapshot) -> Snapshot:
+    return snapshot
+
+
 class Reloader:
-    def __init__(self, holder: SnapshotHolder, source: DefinitionSource, board: HostBoard | None = None) -> None:
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        source: DefinitionSource,
+        board: HostBoard | None = None,
+        prepare: SnapshotPreparer = _as_built,
+    ) -> None:
         self._holder = holder
         self._source = source
         self._board = board
+        self._prepare = prepare
         self._lock = asyncio.Lock()
         self._generation = holder.current.generation
         self._served: tuple[ApiSettings, ...] = tuple(holder.current.definitions.values())
@@ -64,7 +80,7 @@ class Reloader:
         self._pending = pending
         async with self._lock:
             try:
-                snapshot = await asyncio.to_thread(self._build)
+                snapshot = await self._prepare(await asyncio.to_thread(self._build))
             except BaseException as exc:
                 # Cancelled or failed: whoever shares this build must not wait for ever.
                 if not isinstance(exc, asyncio.CancelledError):

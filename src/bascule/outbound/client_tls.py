@@ -111,7 +111,7 @@ def _load_client_certificate(context: ssl.SSLContext, settings: TlsClientSetting
         if not (material.cert_pem and material.key_pem):
             raise TlsSetupError("Failed to load client certificate: the store entry needs both certificate and key")
         try:
-            _load_chain_from_memory(context, material.cert_pem, material.key_pem)
+            load_chain_from_memory(context, material.cert_pem, material.key_pem)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise TlsSetupError(f"Failed to load client certificate from the store: {_reason(exc)}") from exc
         return
@@ -129,7 +129,7 @@ def _load_client_certificate(context: ssl.SSLContext, settings: TlsClientSetting
         raise TlsSetupError(f"Failed to load client certificate {settings.cert_file}: {_reason(exc)}") from exc
 
 
-def _load_chain_from_memory(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+def load_chain_from_memory(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
     """`load_cert_chain` wants a path: give it an anonymous memory file that vanishes when closed."""
     fd = os.memfd_create("bascule-client-certificate", os.MFD_CLOEXEC)
     try:

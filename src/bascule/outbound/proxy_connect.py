@@ -194,6 +194,8 @@ class ProxyConnector:
 
     `target_tls` verifies the targets (and presents the client certificate); `proxy_tls` verifies `https://`
     proxies. Either may be None when no such hop is ever taken; a plan that needs a missing one is a ValueError.
+    `open(..., target_tls=...)` overrides the target context for one connection (upstream TLS chooses it per
+    host: `UpstreamTlsPolicy.context_for`), so `ProxyConnector(None, ...)` serves callers that always pass one.
     """
 
     def __init__(
@@ -213,14 +215,17 @@ class ProxyConnector:
         protocol_factory: Callable[[], P],
         timeout: float,
         on_phase: PhaseObserver | None = None,
+        target_tls: ssl.SSLContext | None = None,
     ) -> Opened[P]:
         """Connect to `target` (through `proxy` when given) and hand the connection to a new protocol.
 
         `on_phase`, when given, hears each phase as it ends: its name, the seconds it took, and None or the
         error raised for it (the named one, as `open` raises it). `bascule doctor --probe` times phases so.
+        `target_tls`, when given, replaces the connector's target context for this connection.
         """
         plan = plan_connection(target, proxy)
-        if (plan.proxy_tls and self._proxy_tls is None) or (plan.target_tls and self._target_tls is None):
+        target_context = target_tls if target_tls is not None else self._target_tls
+        if (plan.proxy_tls and self._proxy_tls is None) or (plan.target_tls and target_context is None):
             raise ValueError(f"no TLS context configured for {target} via {proxy.redacted if proxy else 'direct'}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -249,7 +254,7 @@ class ProxyConnector:
                 phase = "tls"
                 if handshake.buffer:
                     raise ssl.SSLError("the proxy sent bytes before the TLS handshake")
-                transport = await self._start_tls(transport, protocol, self._target_tls, target.host, deadline)
+                transport = await self._start_tls(transport, protocol, target_context, target.host, deadline)
                 began = _observed(on_phase, phase, began)
             else:
                 transport.set_protocol(protocol)

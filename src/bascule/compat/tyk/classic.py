@@ -62,6 +62,20 @@ class ClassicProxy(_GoJsonObject):
     check_host_against_uptime_tests: bool = False
     service_discovery: ClassicServiceDiscovery = Field(default_factory=ClassicServiceDiscovery)
     transport: dict[str, Any] = Field(default_factory=dict)
+    """Kept as written (`ClassicTransport` below types it; `translate_tls` validates it when it reads it)."""
+
+
+class ClassicTransport(_GoJsonObject):
+    """`proxy.transport` (`apidef.ProxyTransport`): TLS and proxy of the API's upstream connections."""
+
+    ssl_insecure_skip_verify: bool = False
+    ssl_ciphers: list[str] = Field(default_factory=list)
+    """Go cipher-suite names."""
+    ssl_min_version: int = 0
+    """A Go `uint16`: 769 TLS 1.0 ... 772 TLS 1.3; 0 unset."""
+    ssl_max_version: int = 0
+    ssl_force_common_name_check: bool = False
+    proxy_url: str = ""
 
 
 class ClassicCheckCommand(_GoJsonObject):
@@ -228,3 +242,14 @@ class ClassicApiDefinition(_GoJsonObject):
     auth_configs: dict[str, ClassicAuthConfig] = Field(default_factory=dict)
     """Per auth kind (`jwt`, `externalOAuth`, ...); a non-empty `auth_header_name` here beats `auth`'s."""
     external_oauth: ClassicExternalOAuth = Field(default_factory=ClassicExternalOAuth)
+    certificates: list[str] = Field(default_factory=list)
+    """Server certificates for the API's domain (store ids or PEM paths)."""
+    upstream_certificates: dict[str, str] = Field(default_factory=dict)
+    """Upstream host pattern -> client certificate (store id, PEM path or inline PEM)."""
+    upstream_certificates_disabled: bool = False
+    pinned_public_keys: dict[str, str] = Field(default_factory=dict)
+    """Upstream host pattern -> comma-separated public-key references."""
+    certificate_pinning_disabled: bool = False
+    use_mutual_tls_auth: bool = False
+    client_certificates: list[str] = Field(default_factory=list)
+    """Client certificates allowed with `use_mutual_tls_auth` (store ids)."""

@@ -90,9 +90,17 @@ class OasEventHandler(_OasObject):
     headers: list[OasHeader] = Field(default_factory=list)
 
 
+class OasClientCertificates(_OasObject):
+    """`server.clientCertificates`: Classic `use_mutual_tls_auth` and `client_certificates`."""
+
+    enabled: bool
+    allowlist: list[str] = Field(default_factory=list)
+
+
 class OasServer(_OasObject):
     listen_path: OasListenPath
     custom_domain: OasCustomDomain | None = None
+    client_certificates: OasClientCertificates | None = None
     protocol: OasProtocol | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     event_handlers: list[OasEventHandler] = Field(default_factory=list)
@@ -178,8 +186,53 @@ class OasUptimeTests(_OasObject):
     log_retention_period: str = ""
 
 
+class OasDomainCertificate(_OasObject):
+    domain: str
+    certificate: str
+
+
+class OasMutualTls(_OasObject):
+    """`upstream.mutualTLS`: Classic `upstream_certificates` (`enabled` false: `upstream_certificates_disabled`)."""
+
+    enabled: bool
+    domain_to_certificate_mapping: list[OasDomainCertificate] = Field(default_factory=list)
+
+
+class OasDomainPublicKeys(_OasObject):
+    domain: str
+    public_keys: list[str]
+
+
+class OasCertificatePinning(_OasObject):
+    """`upstream.certificatePinning`: Classic `pinned_public_keys` (`enabled` false: `certificate_pinning_disabled`)."""
+
+    enabled: bool
+    domain_to_public_keys_mapping: list[OasDomainPublicKeys] = Field(default_factory=list)
+
+
+class OasTlsTransport(_OasObject):
+    """`upstream.tlsTransport`: Classic `proxy.transport`; versions are "1.0".."1.3" (checked in `translate_tls`)."""
+
+    insecure_skip_verify: bool = False
+    ciphers: list[str] = Field(default_factory=list)
+    min_version: str = ""
+    max_version: str = ""
+    force_common_name_check: bool = False
+
+
+class OasUpstreamProxy(_OasObject):
+    """`upstream.proxy`: Classic `proxy.transport.proxy_url`. Tyk ignores `enabled` (a non-empty url is used)."""
+
+    enabled: bool
+    url: str = ""
+
+
 class OasUpstream(_OasObject):
     url: str | None = None
+    mutual_tls: OasMutualTls | None = Field(default=None, alias="mutualTLS")
+    certificate_pinning: OasCertificatePinning | None = None
+    tls_transport: OasTlsTransport | None = None
+    proxy: OasUpstreamProxy | None = None
     service_discovery: OasServiceDiscovery | None = None
     uptime_tests: OasUptimeTests | None = None
     load_balancing: OasLoadBalancing | None = None

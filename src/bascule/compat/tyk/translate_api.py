@@ -27,6 +27,8 @@ Rules (one test row each in `tests/unit/compat/test_translate_api.py`):
   (`translate_upstream_checks`, whose rules are tested in `test_translate_upstream_checks.py`).
 * **Auth**: JWT, external OAuth (JWT or introspection) and forwarded claims (`translate_auth`, whose
   rules are tested in `test_translate_auth.py`).
+* **TLS**: upstream TLS (the gateway's merged in), server certificates and client-certificate auth
+  (`translate_tls`, whose rules are tested in `test_translate_tls.py`).
 
 Errors: one `ConfigError` listing every problem found, each naming `source` and a JSON path
 (`$.proxy.target_url`, `$.x-tyk-api-gateway.upstream.loadBalancing.targets[1].url`).
@@ -44,6 +46,7 @@ from pydantic import BaseModel, ValidationError
 from bascule.compat.tyk.classic import ClassicApiDefinition
 from bascule.compat.tyk.oas import OAS_EXTENSION_KEY, OasApiDefinition
 from bascule.compat.tyk.translate_auth import translate_classic_auth, translate_oas_auth
+from bascule.compat.tyk.translate_tls import translate_classic_tls, translate_oas_tls
 from bascule.compat.tyk.translate_upstream_checks import translate_classic_checks, translate_oas_checks
 from bascule.config.apis import ApiSettings, WeightedTarget
 from bascule.config.gateway import GatewaySettings
@@ -119,6 +122,7 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
             problems.add("$.proxy.target_list", ALL_WEIGHTS_ZERO)
     checks = translate_classic_checks(api, problems)
     auth = translate_classic_auth(api, problems)
+    tls = translate_classic_tls(api, gateway, problems)
     problems.raise_if_any()
     has_domain = gateway.enable_custom_domains and not api.domain_disabled
     return ApiSettings(
@@ -137,6 +141,9 @@ def _translate_classic(document: Mapping[str, Any], gateway: GatewaySettings, so
         preserve_trailing_slash=proxy.disable_strip_slash,
         protocol=api.protocol,
         listen_port=api.listen_port,
+        upstream_tls=tls.upstream_tls,
+        server_certificates=tls.server_certificates,
+        client_certificate_auth=tls.client_certificate_auth,
         checks=checks,
         auth=auth,
         format="classic",
@@ -173,6 +180,7 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
             problems.add(f"{_OAS}.upstream.url", "url is required unless loadBalancing is enabled")
     checks = translate_oas_checks(gateway_extension, problems)
     auth = translate_oas_auth(oas_document, problems)
+    tls = translate_oas_tls(gateway_extension, gateway, problems)
     problems.raise_if_any()
     custom_domain = server.custom_domain
     has_domain = gateway.enable_custom_domains and custom_domain is not None and custom_domain.enabled
@@ -194,6 +202,9 @@ def _translate_oas(document: Mapping[str, Any], gateway: GatewaySettings, source
         ),
         protocol=server.protocol or "",
         listen_port=server.port or 0,
+        upstream_tls=tls.upstream_tls,
+        server_certificates=tls.server_certificates,
+        client_certificate_auth=tls.client_certificate_auth,
         checks=checks,
         auth=auth,
         format="oas",

@@ -16,6 +16,10 @@ Resolutions (each a row of `tests/unit/compat/test_gateway_conf.py`):
 - `service_discovery.default_cache_timeout`: 0 -> 120 s.
 - `raw`: the whole validated document in Tyk's names (`model_dump(by_alias=True)`), defaults filled
   in, unknown keys absent.
+- TLS (`translate_tls`, rules tested in `test_translate_tls.py`): `listener_tls` from
+  `http_server_options.use_ssl` & co. (None when off), `upstream_tls` from `proxy_ssl_*`,
+  `ssl_force_common_name_check` and `security.*`. A bad value is a `ConfigError` blamed on `source` and
+  its JSON path (not yet on the env variable that set it).
 - `external_services`: one profile per service (`translate_external_services`), resolved with the
   process environment by the loader, which also reports their problems; without one given, resolved
   from `conf` alone (no `HTTP_PROXY` & co.).
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from bascule.compat.tyk.gateway_conf import HttpServerOptionsConf, StorageConf, TykGatewayConf, UptimeTestsConf
 from bascule.compat.tyk.translate_external_services import translate_external_services
+from bascule.compat.tyk.translate_tls import translate_gateway_upstream_tls, translate_listener_tls
 from bascule.config.gateway import (
     GatewaySettings,
     HttpServerSettings,
@@ -36,6 +41,7 @@ from bascule.config.gateway import (
     UptimeSettings,
 )
 from bascule.config.outbound import ServiceProfile, ServiceType
+from bascule.errors import ConfigError, ConfigProblem
 
 DEFAULT_SERVER_TIMEOUT = 120.0
 DEFAULT_PROXY_TIMEOUT = 30.0
@@ -47,6 +53,17 @@ DEFAULT_UPTIME_INTERVAL = 10.0
 DEFAULT_DISCOVERY_CACHE_TIMEOUT = 120.0
 
 STORAGE_KINDS: Mapping[str, StorageKind] = {"": "memory", "memory": "memory", "redis": "redis"}
+
+
+class _Problems:
+    """TLS problems of one tyk.conf, blamed on the file and JSON path."""
+
+    def __init__(self, source: Path | None) -> None:
+        self._source = source
+        self.found: list[ConfigProblem] = []
+
+    def add(self, json_path: str, message: str) -> None:
+        self.found.append(ConfigProblem(self._source, json_path, message))
 
 
 def _or_default(value: float, default: float) -> float:
@@ -63,6 +80,11 @@ def translate_gateway(
     """The native settings for `conf`, read from `source` (None: embedded defaults)."""
     if external_services is None:
         external_services = translate_external_services(conf, {}).profiles
+    problems = _Problems(source)
+    listener_tls = translate_listener_tls(conf, problems)
+    upstream_tls = translate_gateway_upstream_tls(conf, problems)
+    if problems.found:
+        raise ConfigError(problems.found)
     return GatewaySettings(
         source=source,
         listen_address=conf.listen_address,
@@ -81,6 +103,8 @@ def translate_gateway(
         http_server=_http_server(conf.http_server_options),
         storage=_storage(conf.storage),
         uptime=_uptime(conf.uptime_tests),
+        listener_tls=listener_tls,
+        upstream_tls=upstream_tls,
         jwks_cache_timeout=_or_default(conf.jwks.cache.timeout, DEFAULT_JWKS_CACHE_TIMEOUT),
         discovery_cache_timeout=_or_default(
             conf.service_discovery.default_cache_timeout, DEFAULT_DISCOVERY_CACHE_TIMEOUT
