@@ -32,6 +32,8 @@ class HostCertificate:
 
     pattern: str
     certificate: CertificateRef
+    from_gateway: bool = False
+    """A gateway entry (`security.certificates.upstream`): used only when no entry of the API matches the host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class HostPins:
 
     pattern: str
     public_keys: tuple[CertificateRef, ...]
+    from_gateway: bool = False
+    """A gateway entry (`security.pinned_public_keys`): used only when no entry of the API matches the host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +61,12 @@ class UpstreamTls:
     The API's list replaces the gateway's."""
     force_common_name_check: bool = False
     client_certificates: tuple[HostCertificate, ...] = ()
-    """Gateway entries first, then the API's (a later entry of equal precedence wins). Empty when the API sets
-    `upstream_certificates_disabled`."""
+    """The gateway's entries and the API's. As in Tyk (§5 case 55, "later map beats earlier"), the best match
+    among the API's entries wins; the gateway's are consulted only when none of the API's matches. Empty when
+    the API sets `upstream_certificates_disabled`."""
     pins: tuple[HostPins, ...] = ()
-    """Gateway entries first, then the API's. Empty when the API sets `certificate_pinning_disabled`."""
+    """The gateway's entries and the API's, chosen like `client_certificates`. Empty when the API sets
+    `certificate_pinning_disabled`."""
     proxy_url: str = ""
     """Classic `proxy.transport.proxy_url`, OAS `upstream.proxy.url`: an HTTP(S) forward proxy for this API's
     upstream connections (CONNECT for TLS upstreams). "": the environment's proxies, if any."""

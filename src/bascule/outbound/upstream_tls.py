@@ -12,9 +12,11 @@ What a context does, by setting:
   A list naming only TLS 1.3 suites leaves no TLS 1.2 suite, so the minimum becomes TLS 1.3 (Tyk case 58: a
   TLS 1.2 upstream then fails); with `max_version` below 1.3 that is a setup error.
 - Client certificate: chosen by `core.host_patterns.select_for_host` on the upstream host and port (never the
-  client's Host header), loaded from memory (memfd, never a temporary file) and always presented, whatever CA
-  list the server advertises. One context per certificate, all built when the policy is.
-- Pins (`core.host_patterns.select_pins` on the upstream host) ADD to verification; with `insecure_skip_verify`
+  client's Host header) among the API's entries, else among the gateway's (Tyk: the API map beats the global),
+  loaded from memory (memfd, never a temporary file) and always presented, whatever CA list the server
+  advertises. One context per certificate, all built when the policy is.
+- Pins (`core.host_patterns.select_pins` on the upstream host; the API's entries, else the gateway's) ADD to
+  verification; with `insecure_skip_verify`
   the pin alone decides, so a self-signed upstream with a matching pin is accepted. Any certificate of the
   presented chain (leaf or intermediate) may match. The check runs inside the handshake, in the
   `sslobject_class` of the context, so a mismatch fails the handshake (`PinMismatch`) before a request byte is
@@ -33,7 +35,7 @@ import logging
 import ssl
 import warnings
 from _ssl import ENCODING_DER
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +43,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from bascule.config.tls import CertificateRef, UpstreamTls
+from bascule.config.tls import CertificateRef, HostPins, UpstreamTls
 from bascule.core.cipher_names import openssl_cipher_name
 from bascule.core.host_patterns import select_for_host, select_pins
 from bascule.errors import PinMismatch, TlsSetupError
@@ -83,17 +85,21 @@ class PeerCheck:
     """What the handshake checks beyond OpenSSL's verification: pins per host pattern, and the leaf CN."""
 
     pins: tuple[tuple[str, frozenset[str]], ...]
-    """(pattern, allowed SPKI SHA-256 hex) in configuration order, for `select_pins`."""
+    """(pattern, allowed SPKI SHA-256 hex) of the API's entries, in configuration order, for `select_pins`."""
     common_name: bool
+    gateway_pins: tuple[tuple[str, frozenset[str]], ...] = ()
+    """The gateway's entries, consulted when none of the API's matches the host."""
 
     @property
     def is_needed(self) -> bool:
-        return bool(self.pins) or self.common_name
+        return bool(self.pins) or bool(self.gateway_pins) or self.common_name
 
     def check(self, host: str, chain: tuple[bytes, ...]) -> None:
         """Raise `PinMismatch` / `CommonNameMismatch` unless the presented `chain` (DER, leaf first) passes."""
         certificates = [x509.load_der_x509_certificate(der) for der in chain]
         allowed: frozenset[str] | None = select_pins(self.pins, host) if self.pins else None
+        if allowed is None and self.gateway_pins:
+            allowed = select_pins(self.gateway_pins, host)
         if allowed is not None:
             observed = tuple(spki_sha256(c) for c in certificates)
             if allowed.isdisjoint(observed):
@@ -150,8 +156,16 @@ class UpstreamTlsPolicy:
         With `insecure_skip_verify`, logs one warning for `api_id` unless `log_insecure` is False (`PolicyCache`
         logs once per API itself)."""
         self.settings = settings
-        self._entries = tuple((c.pattern, c.certificate) for c in settings.client_certificates)
-        peer_check = PeerCheck(_resolved_pins(settings, book), settings.force_common_name_check)
+        self._api_entries = tuple(
+            (c.pattern, c.certificate) for c in settings.client_certificates if not c.from_gateway
+        )
+        self._gateway_entries = tuple(
+            (c.pattern, c.certificate) for c in settings.client_certificates if c.from_gateway
+        )
+        self._entries = self._api_entries + self._gateway_entries
+        api_pins = _resolved_pins([p for p in settings.pins if not p.from_gateway], book)
+        gateway_pins = _resolved_pins([p for p in settings.pins if p.from_gateway], book)
+        peer_check = PeerCheck(api_pins, settings.force_common_name_check, gateway_pins)
         self._contexts: dict[CertificateRef | None, ssl.SSLContext] = {
             None: _build_context(settings, peer_check, alpn, book, None)
         }
@@ -162,7 +176,11 @@ class UpstreamTlsPolicy:
 
     def context_for(self, host: str, port: int) -> ssl.SSLContext:
         """The context to dial `host:port` (the upstream's, never the client's Host header) with."""
-        ref: CertificateRef | None = select_for_host(self._entries, host, port) if self._entries else None
+        if not self._entries:
+            return self._contexts[None]
+        ref = select_for_host(self._api_entries, host, port)
+        if ref is None:
+            ref = select_for_host(self._gateway_entries, host, port)
         return self._contexts[ref]
 
 
@@ -212,9 +230,9 @@ def _cache_key(settings: UpstreamTls, book: MaterialBook, alpn: tuple[str, ...])
     return settings, alpn, material
 
 
-def _resolved_pins(settings: UpstreamTls, book: MaterialBook) -> tuple[tuple[str, frozenset[str]], ...]:
+def _resolved_pins(entries: Sequence[HostPins], book: MaterialBook) -> tuple[tuple[str, frozenset[str]], ...]:
     resolved: list[tuple[str, frozenset[str]]] = []
-    for entry in settings.pins:
+    for entry in entries:
         hashes: set[str] = set()
         for ref in entry.public_keys:
             material = book.get(ref)

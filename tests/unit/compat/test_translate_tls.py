@@ -195,8 +195,11 @@ def test_api_upstream_tls(classic_changes: dict[str, Any], oas_changes: dict[str
 
 # --- layering over a gateway ----------------------------------------------------------------------------
 
-GW_CERTS = (HostCertificate("*", "gw-default"), HostCertificate("users-1:8443", "gw-exact"))
-GW_PINS = (HostPins("*", ("gw-pin",)),)
+GW_CERTS = (
+    HostCertificate("*", "gw-default", from_gateway=True),
+    HostCertificate("users-1:8443", "gw-exact", from_gateway=True),
+)
+GW_PINS = (HostPins("*", ("gw-pin",), from_gateway=True),)
 
 
 def test_gateway_upstream_tls() -> None:

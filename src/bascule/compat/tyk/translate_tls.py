@@ -14,7 +14,8 @@ Gateway and API layers are merged here, once (STYLE rule 4). Rules (one test row
 * **Layering**: an API's min/max version replaces the gateway's when set; `insecure_skip_verify` and
   `force_common_name_check` are the gateway flag OR the API flag (Classic `proxy.transport.*`, OAS
   `upstream.tlsTransport.*`).
-* **Upstream client certificates**: gateway `security.certificates.upstream` entries first, then the API's
+* **Upstream client certificates**: gateway `security.certificates.upstream` entries (marked `from_gateway`:
+  consulted only when no entry of the API matches the host, as Tyk's "later map beats earlier") and the API's
   (Classic `upstream_certificates`, OAS `upstream.mutualTLS.domainToCertificateMapping` when `enabled`);
   patterns must parse (`core.host_patterns`), certificate references must not be empty. Classic
   `upstream_certificates_disabled` or OAS `mutualTLS.enabled: false` means no client certificate at all,
@@ -39,7 +40,7 @@ Gateway and API layers are merged here, once (STYLE rule 4). Rules (one test row
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -113,13 +114,19 @@ def translate_gateway_upstream_tls(conf: TykGatewayConf, problems: ProblemSink) 
         max_version=maximum,
         ciphers=_ciphers(conf.proxy_ssl_ciphers, "$.proxy_ssl_ciphers", problems),
         force_common_name_check=conf.ssl_force_common_name_check,
-        client_certificates=_host_certificates(
-            security.certificates.upstream.items(), "$.security.certificates.upstream", problems
+        client_certificates=tuple(
+            replace(entry, from_gateway=True)
+            for entry in _host_certificates(
+                security.certificates.upstream.items(), "$.security.certificates.upstream", problems
+            )
         ),
-        pins=_host_pins(
-            ((pattern, _split_refs(refs)) for pattern, refs in security.pinned_public_keys.items()),
-            "$.security.pinned_public_keys",
-            problems,
+        pins=tuple(
+            replace(entry, from_gateway=True)
+            for entry in _host_pins(
+                ((pattern, _split_refs(refs)) for pattern, refs in security.pinned_public_keys.items()),
+                "$.security.pinned_public_keys",
+                problems,
+            )
         ),
     )
 
