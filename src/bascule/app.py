@@ -21,6 +21,7 @@ from bascule.control.health_checker import HealthChecker
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
+from bascule.inbound.tls_listener import listener_context
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
 from bascule.middleware.authenticate import Authenticator
 from bascule.middleware.introspection import TokenIntrospector
@@ -37,6 +38,7 @@ from bascule.runtime.events import EventBus
 from bascule.runtime.host_board import HostBoard
 from bascule.runtime.snapshot import SnapshotHolder
 from bascule.service_clients import build_service_clients
+from bascule.snapshot_tls import SnapshotTls
 from bascule.storage.certificate_sealing import encoding_secret
 from bascule.storage.certificates import CertificateStore
 from bascule.storage.memory import MemoryKeyValueStore
@@ -112,8 +114,6 @@ class Gateway:
         snapshot = build_snapshot(settings, loaded.apis, loaded.problems, generation=1, board=self.board)
         for problem in snapshot.problems:
             log.warning("%s", problem)
-        self.holder = SnapshotHolder(snapshot)
-        self.reloader = Reloader(self.holder, read_definitions, self.board)
         self._pool = ConnectionPool(ProxyConnector(verified_client_context(), None))
         self.storage = build_storage(settings)
         if settings.enable_analytics:
@@ -122,6 +122,9 @@ class Gateway:
         if isinstance(self.storage, RedisKeyValueStore) and (await self.storage.health()).status == "pass":
             log.info("storage: redis at %s", self.storage.address)  # when not, the store has logged why
         self.certificates = CertificateStore(self.storage, encoding_secret(settings))
+        tls = SnapshotTls(self.certificates)  # upstream TLS, proxies and client-certificate lists, before each swap
+        self.holder = SnapshotHolder(await tls.prepare(snapshot))
+        self.reloader = Reloader(self.holder, read_definitions, self.board, tls.prepare)
         # One client per service type, built once from its resolved profile; the callers (JWKS, webhooks,
         # uptime checks, discovery) take theirs from here.
         self.service_clients = await build_service_clients(settings.external_services, self.certificates)
@@ -149,15 +152,23 @@ class Gateway:
         main_handler = proxy if separate_control else control_first(control, proxy, settings.health_check_endpoint_name)
         ports: dict[str, int] = {}
 
-        def serve(handler: RequestHandler) -> Http1ServerProtocol:
-            return Http1ServerProtocol(handler, limits, self._registry)
+        # TLS listeners (issue 5 point 1): None for plain HTTP; ConfigError when use_ssl has nothing to serve.
+        server_tls = await listener_context(settings.listener_tls, loaded.apis, self.certificates)
+        scheme = b"http" if server_tls is None else b"https"
 
-        main = await loop.create_server(lambda: serve(main_handler), host, settings.listen_port, backlog=1024)
+        def serve(handler: RequestHandler) -> Http1ServerProtocol:
+            return Http1ServerProtocol(handler, limits, self._registry, scheme)
+
+        main = await loop.create_server(
+            lambda: serve(main_handler), host, settings.listen_port, backlog=1024, ssl=server_tls
+        )
         self._servers.append(main)
         ports["main"] = main.sockets[0].getsockname()[1]
         if separate_control:
             control_host = settings.control_api_hostname or host
-            ctl = await loop.create_server(lambda: serve(control), control_host, settings.control_api_port, backlog=128)
+            ctl = await loop.create_server(
+                lambda: serve(control), control_host, settings.control_api_port, backlog=128, ssl=server_tls
+            )
             self._servers.append(ctl)
             ports["control"] = ctl.sockets[0].getsockname()[1]
         self.ports = ports

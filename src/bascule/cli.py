@@ -125,6 +125,9 @@ def run_gateway(conf: Path | None) -> int:
         log.warning("%s", warning)
     try:
         uvloop.run(serve_forever(loaded.settings))
+    except ConfigError as exc:  # found only at start: e.g. TLS listeners without a usable certificate
+        _print_problems([replace(p, file=p.file or loaded.settings.source) for p in exc.problems])
+        return EXIT_CONFIG
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -32,6 +32,7 @@ class InboundRequest:
         "keep_alive",
         "method",
         "path",
+        "peer_certificate_sha256",
         "query",
         "raw_target",
         "scheme",
@@ -59,6 +60,8 @@ class InboundRequest:
         """None when the request has no body."""
         self.client_ip = b""
         self.scheme = b"http"
+        self.peer_certificate_sha256 = ""
+        """Hex SHA-256 of the DER of the client's TLS certificate; "" without TLS or without one."""
 
 
 class ResponseWriter(Protocol):

@@ -67,6 +67,13 @@ def test_bad_config_stops_startup_with_exit_2(tmp_path: Path) -> None:
     assert "$.listen_port" in result.stderr
 
 
+def test_tls_listeners_without_a_certificate_stop_startup_with_exit_2(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, [], http_server_options={"use_ssl": True})
+    result = run_cli("--conf", str(conf))
+    assert result.returncode == 2
+    assert f"{conf}: $.http_server_options: use_ssl is set but no server certificate can be served" in result.stderr
+
+
 def test_env_override_wins_over_file_in_both_spellings(tmp_path: Path) -> None:
     conf = write_config(tmp_path, [])
     bad = run_cli("check", "--conf", str(conf), env={"TYK_GW_HTTPSERVEROPTIONS_READTIMEOUT": "soon"})

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import deque
 from typing import cast
@@ -53,6 +54,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client_ip = b""
+        self._peer_certificate_sha256 = ""
         self._building: InboundRequest | None = None
         self._header_bytes = 0
         self._pending: deque[InboundRequest] = deque()
@@ -77,6 +79,11 @@ class Http1ServerProtocol(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         peer = self._transport.get_extra_info("peername")
         self._client_ip = (peer[0] if isinstance(peer, tuple) else "").encode()
+        if self._scheme == b"https":  # once per connection; the handshake is over by now
+            ssl_object = self._transport.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if der:
+                self._peer_certificate_sha256 = hashlib.sha256(der).hexdigest()
         self._registry.connections.add(self)
         if self._registry.closing:
             transport.close()
@@ -149,6 +156,7 @@ class Http1ServerProtocol(asyncio.Protocol):
         request = InboundRequest()
         request.client_ip = self._client_ip
         request.scheme = self._scheme
+        request.peer_certificate_sha256 = self._peer_certificate_sha256
         self._building = request
         self._header_bytes = 0
         self._body_received = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
 
@@ -18,6 +18,9 @@ from bascule.core.headers import NO_TOKENS, Header, listed_in_connection
 from bascule.core.upstream_url import Origin
 from bascule.deadlines import Deadline
 from bascule.errors import UpstreamProtocolError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    from bascule.outbound.dial_plan import DialPlan
 
 
 @dataclass(slots=True)
@@ -52,8 +55,10 @@ class ResponseSink(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     """An asyncio protocol for one keep-alive connection to one upstream origin."""
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, plan: DialPlan | None = None) -> None:
         self.origin = origin
+        self.plan = plan
+        """The API's dial plan this connection was opened with (part of its pool key), or None."""
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)

@@ -7,8 +7,11 @@ idle ones kept; idle connections past `idle_timeout` are closed by a timer, neve
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from bascule.config.outbound import PoolLimits
 from bascule.core.upstream_url import Origin
+from bascule.outbound.dial_plan import DialPlan
 from bascule.outbound.http1 import UpstreamConnection
 from bascule.outbound.idle_pool import IdlePool
 from bascule.outbound.proxy_connect import ProxyConnector, Target
@@ -18,24 +21,35 @@ UPSTREAM_POOL = PoolLimits(max_idle=4096, max_idle_per_host=128, idle_timeout=90
 
 
 class ConnectionPool:
+    """Idle connections keyed by origin, or by (origin, plan) for an API with its own `DialPlan`."""
+
     def __init__(self, connector: ProxyConnector, limits: PoolLimits = UPSTREAM_POOL) -> None:
         self._connector = connector
-        self._idle: IdlePool[Origin] = IdlePool(limits)
+        self._idle: IdlePool[Hashable] = IdlePool(limits)
 
-    def take_idle(self, origin: Origin) -> UpstreamConnection | None:
+    def take_idle(self, origin: Origin, plan: DialPlan | None = None) -> UpstreamConnection | None:
         """A pooled connection ready for one exchange, or None."""
-        return self._idle.take(origin)
+        return self._idle.take(origin if plan is None else (origin, plan))
 
-    async def connect(self, origin: Origin, connect_timeout: float) -> UpstreamConnection:
+    async def connect(self, origin: Origin, connect_timeout: float, plan: DialPlan | None = None) -> UpstreamConnection:
         """A new connection, dialled by the one connect path (`bascule.outbound.proxy_connect`); errors are
-        named by phase."""
-        target = Target("https" if origin.tls else "http", origin.host, origin.port)
-        opened = await self._connector.open(target, None, lambda: UpstreamConnection(origin), connect_timeout)
+        named by phase. With a plan: its TLS context for this host, and its proxy (always a tunnel)."""
+        if plan is None:
+            target = Target("https" if origin.tls else "http", origin.host, origin.port)
+            opened = await self._connector.open(target, None, lambda: UpstreamConnection(origin), connect_timeout)
+            return opened.protocol
+        scheme = "https" if origin.tls else ("tcp" if plan.proxy is not None else "http")
+        target = Target(scheme, origin.host, origin.port)
+        context = plan.context_for(origin.host, origin.port, str(target)) if origin.tls else None
+        opened = await self._connector.open(
+            target, plan.proxy, lambda: UpstreamConnection(origin, plan), connect_timeout, target_tls=context
+        )
         return opened.protocol
 
     def release(self, connection: UpstreamConnection) -> None:
         """Give a connection back after an exchange; one not fit for reuse is closed instead."""
-        self._idle.put(connection.origin, connection)
+        plan = connection.plan
+        self._idle.put(connection.origin if plan is None else (connection.origin, plan), connection)
 
     @property
     def idle_count(self) -> int:

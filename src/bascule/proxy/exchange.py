@@ -24,6 +24,7 @@ from bascule.core.upstream_url import Origin
 from bascule.errors import ClientProtocolError, UpstreamProtocolError
 from bascule.messages import InboundRequest, RawChannel, ResponseWriter, error_response
 from bascule.observability.analytics import AnalyticsRecorder, RequestFacts, now_wall
+from bascule.outbound.dial_plan import DialPlan
 from bascule.outbound.http1 import ResponseHead, UpstreamConnection
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
@@ -40,6 +41,7 @@ class Exchange:
         "_head",
         "_head_status",
         "_origin",
+        "_plan",
         "_pool",
         "_recorder",
         "_request",
@@ -62,9 +64,11 @@ class Exchange:
         timeout: float,
         api: ApiSettings,
         recorder: AnalyticsRecorder | None = None,
+        plan: DialPlan | None = None,
     ) -> None:
         self._pool = pool
         self._origin = origin
+        self._plan = plan
         self._head = head
         self._request = request
         self._writer = writer
@@ -85,7 +89,7 @@ class Exchange:
         if self._recorder is not None:
             self._started = asyncio.get_running_loop().time()
         self._writer.on_cancel(self._cancel)
-        connection = self._pool.take_idle(self._origin)
+        connection = self._pool.take_idle(self._origin, self._plan)
         if connection is not None:
             self._send(connection)
         else:
@@ -94,7 +98,7 @@ class Exchange:
     # -- sending -----------------------------------------------------------------------------------
     async def _connect_and_send(self) -> None:
         try:
-            connection = await self._pool.connect(self._origin, self._timeout)
+            connection = await self._pool.connect(self._origin, self._timeout, self._plan)
         except Exception as exc:  # named by phase in bascule.outbound.proxy_connect; anything else is a 502 too
             self._fail(exc)
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from bascule import __version__
 from bascule.config.auth import ApiAuth
@@ -26,6 +27,7 @@ from bascule.messages import InboundRequest, ResponseWriter, error_response
 from bascule.middleware.access import refusal
 from bascule.middleware.authenticate import Allowed, Authenticator, Outcome, PendingOutcome, Refused
 from bascule.observability.analytics import AnalyticsRecorder
+from bascule.outbound.dial_plan import DialPlan
 from bascule.outbound.pool import ConnectionPool
 from bascule.proxy.errors import status_for
 from bascule.proxy.exchange import Exchange
@@ -62,6 +64,11 @@ class HttpProxy:
             writer.send_simple(*error_response(404, "Not Found"))
             return
         api = match.mount.target
+        if api.settings.client_certificate_auth is not None:
+            refused_certificate = _certificate_refusal(request, snapshot.client_certificates.get(api.settings.api_id))
+            if refused_certificate is not None:
+                writer.send_simple(*error_response(403, refused_certificate))
+                return
         if api.settings.keyless:
             self._forward(snapshot, api, request, writer, None)
             return
@@ -136,7 +143,8 @@ class HttpProxy:
             headers = _with_identity(headers, api.settings.auth, identity)
         head = encode_head(b"%s %s HTTP/1.1" % (request.method.encode(), request_target.encode("latin-1")), headers)
         timeout = snapshot.gateway.proxy_default_timeout
-        Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings, self._recorder).start()
+        plan = cast("DialPlan | None", snapshot.dials.get(api.settings.api_id)) if snapshot.dials else None
+        Exchange(self._pool, target.origin, head, request, writer, timeout, api.settings, self._recorder, plan).start()
 
 
 def _upstream_path(api: ApiRuntime, path: str, target_path: str) -> str:
@@ -172,6 +180,18 @@ def _upstream_headers(request: InboundRequest, host: bytes, websockets: bool) ->
 
 
 IDENTITY_HEADER = b"X-Tyk-Identity"
+CERTIFICATE_REQUIRED = "Client TLS certificate is required"
+CERTIFICATE_NOT_ALLOWED = "Certificate with SHA256 hash {} not allowed"
+
+
+def _certificate_refusal(request: InboundRequest, allowed: frozenset[str] | None) -> str | None:
+    """Tyk's texts for `use_mutual_tls_auth`: no client certificate, or one not on the API's list."""
+    presented = request.peer_certificate_sha256
+    if not presented:
+        return CERTIFICATE_REQUIRED
+    if allowed is None or presented not in allowed:
+        return CERTIFICATE_NOT_ALLOWED.format(presented)
+    return None
 
 
 def _with_identity(headers: list[Header], auth: ApiAuth, identity: Allowed) -> list[Header]:

@@ -7,7 +7,7 @@ changes the routes, targets or limits under a request in flight.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from bascule.config.apis import ApiSettings
@@ -78,6 +78,11 @@ class Snapshot:
     """api_id → reason, for APIs whose definition parsed but could not be built."""
     definitions: Mapping[str, ApiSettings] = field(default_factory=dict)
     """Every loaded definition by api_id, inactive and disabled ones included (the control API lists them)."""
+    dials: Mapping[str, Hashable] = field(default_factory=dict)
+    """api_id -> how its upstream connections are opened (an `outbound.dial_plan.DialPlan`), for APIs with their
+    own upstream TLS or proxy; absent: the default. Filled when the snapshot is prepared, before the swap."""
+    client_certificates: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """api_id -> SHA-256 of the leaf of each client certificate it allows (`use_mutual_tls_auth` APIs)."""
 
 
 class SnapshotHolder:
