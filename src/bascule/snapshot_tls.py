@@ -2,8 +2,10 @@
 certificate references resolved, upstream TLS policies and dial plans built, client-certificate allow-lists
 turned into leaf hashes.
 
-* Only APIs whose `upstream_tls` differs from the default (their own trust, versions, ciphers, client
-  certificates, pins, CN check or `proxy_url`) get a plan; the others dial as before.
+* APIs whose `upstream_tls` differs from the default (their own trust, versions, ciphers, client
+  certificates, pins, CN check or `proxy_url`) get a plan; so does every API when the environment names
+  proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`: chosen per upstream host, loopback never proxied, as
+  Go's transport does in Tyk). Otherwise an API dials directly with the default verified context.
 * Policies come from a `PolicyCache` generation per preparation, plans are kept per (policy, proxy): a reload
   that keeps an API's settings and material keeps its plan, and so its pooled connections.
 * An API whose policy cannot be built (a certificate or pin that does not resolve) gets a failing plan: its
@@ -52,7 +54,7 @@ class SnapshotTls:
         self._store = store
         self._book: MaterialBook = EMPTY_BOOK
         self._policies = PolicyCache()
-        self._plans: dict[tuple[UpstreamTlsPolicy, ProxyEndpoint | None], DialPlan] = {}
+        self._plans: dict[tuple[UpstreamTlsPolicy | None, ProxyEndpoint | None], DialPlan] = {}
 
     async def prepare(self, snapshot: Snapshot) -> Snapshot:
         wanted = {
@@ -65,25 +67,34 @@ class SnapshotTls:
             for api_id, runtime in snapshot.apis.items()
             if runtime.settings.client_certificate_auth is not None
         }
-        if not wanted and not client_auth:
+        route = snapshot.gateway.upstream_proxy
+        environment_proxies = route.http_proxy is not None or route.https_proxy is not None
+        if not wanted and not client_auth and not environment_proxies:
             return snapshot
         refs = [ref for settings in wanted.values() for ref in _references(settings)]
         refs += [ref for allowed in client_auth.values() for ref in allowed]
         book = await resolve_material(refs, self._store, previous=self._book)
         allowed_leaves = {api_id: _leaves(api_id, allowed, book) for api_id, allowed in client_auth.items()}
         policies = self._policies.successor()
-        plans: dict[tuple[UpstreamTlsPolicy, ProxyEndpoint | None], DialPlan] = {}
+        plans: dict[tuple[UpstreamTlsPolicy | None, ProxyEndpoint | None], DialPlan] = {}
         dials: dict[str, DialPlan] = {}
-        for api_id, settings in wanted.items():
-            try:
-                proxy = _proxy(settings.proxy_url)
-                policy = policies.policy_for(settings, book, api_id)
-            except (TlsSetupError, ValueError) as exc:
-                log.error("API %s: upstream TLS cannot be set up, its requests fail until fixed: %s", api_id, exc)
-                dials[api_id] = DialPlan(error=str(exc))
+        environment = route if environment_proxies else None
+        for api_id in snapshot.apis:
+            settings = wanted.get(api_id)
+            policy: UpstreamTlsPolicy | None = None
+            proxy: ProxyEndpoint | None = None
+            if settings is None and environment is None:
                 continue
+            if settings is not None:
+                try:
+                    proxy = _proxy(settings.proxy_url)
+                    policy = policies.policy_for(settings, book, api_id)
+                except (TlsSetupError, ValueError) as exc:
+                    log.error("API %s: upstream TLS cannot be set up, its requests fail until fixed: %s", api_id, exc)
+                    dials[api_id] = DialPlan(error=str(exc))
+                    continue
             key = (policy, proxy)
-            plan = plans.get(key) or self._plans.get(key) or DialPlan(policy, proxy)
+            plan = plans.get(key) or self._plans.get(key) or DialPlan(policy, proxy, None if proxy else environment)
             dials[api_id] = plans[key] = plan
         self._book, self._policies, self._plans = book, policies, plans
         return replace(snapshot, dials=dials, client_certificates=allowed_leaves)

@@ -21,6 +21,7 @@ from proxy_peers import SquidPeer, start_all, stop_all
 
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.translate_gateway import translate_gateway
+from bascule.config.outbound import ProxyEndpoint, ProxyRoute
 
 PROXY_FAILURE = {"error": "There was a problem proxying the request"}
 
@@ -201,3 +202,16 @@ async def test_through_a_proxy_url_with_pins_and_a_client_certificate(
         assert len(await squid.wait_for_log(f"CONNECT 127.0.0.1:{upstream.port} ")) == 1
     finally:
         await upstream.stop()
+
+
+async def test_upstreams_without_a_proxy_url_take_the_environments_proxies(
+    gateway_factory: GatewayFactory, upstream_https: WebhookReceiver, squid: SquidPeer
+) -> None:
+    # As `translate_upstream_proxy` builds it from HTTPS_PROXY, but without Go's loopback exception, which would
+    # send these 127.0.0.1 upstreams direct (that rule has its own unit test).
+    route = ProxyRoute(https_proxy=ProxyEndpoint("http", "127.0.0.1", squid.port))
+    api = https_api(upstream_https, "envproxy", transport={"ssl_insecure_skip_verify": True})
+    gateway = await gateway_factory([api], upstream_proxy=route)
+    assert (await get(gateway.ports["main"], "/envproxy/x")).status == 200
+    await gateway.stop(1)
+    assert len(await squid.wait_for_log(f"CONNECT 127.0.0.1:{upstream_https.port} ")) == 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bascule.config.outbound import ServiceProfile, ServiceType
+from bascule.config.outbound import ProxyRoute, ServiceProfile, ServiceType
 from bascule.config.outbound_defaults import default_profiles
 from bascule.config.tls import ListenerTls, UpstreamTls
 
@@ -98,6 +98,8 @@ class GatewaySettings:
     listener_tls: ListenerTls | None = None
     """`http_server_options.use_ssl`: the listeners speak TLS with these settings; None: plain."""
     upstream_tls: UpstreamTls = UpstreamTls()
+    upstream_proxy: ProxyRoute = ProxyRoute()
+    """`HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` for API upstreams without their own `proxy_url` (Go's rules)."""
     """The gateway-wide upstream TLS settings (`proxy_ssl_*`, `security.*`), already merged into each API's."""
     jwks_cache_timeout: float = 240.0
     """`jwks.cache.timeout`: seconds a fetched JWKS is used before it is fetched again (0 in tyk.conf: 240)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 
-from bascule.config.outbound import ProxyEndpoint
+from bascule.config.outbound import ProxyEndpoint, ProxyRoute
+from bascule.core.proxy_route import choose_proxy
 from bascule.errors import UpstreamTlsError
 from bascule.outbound.upstream_tls import UpstreamTlsPolicy
 
@@ -21,11 +22,18 @@ class DialPlan:
     tls: UpstreamTlsPolicy | None = None
     """None: bascule's default verified context."""
     proxy: ProxyEndpoint | None = None
-    """A forward proxy: TLS upstreams through `CONNECT`, plain ones too (a tunnel, so requests stay in
-    origin form)."""
+    """A forward proxy (`proxy_url`): TLS upstreams through `CONNECT`, plain ones too (a tunnel, so requests
+    stay in origin form)."""
+    route: ProxyRoute | None = None
+    """Without `proxy`: the environment's proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), chosen per host."""
     error: str = ""
     """Why the plan could not be made (a certificate or pin that does not resolve): every dial fails with it,
     so the API answers 502 rather than connect without its certificate or pins (fail closed)."""
+
+    def proxy_for(self, tls: bool, host: str, port: int) -> ProxyEndpoint | None:
+        if self.proxy is not None or self.route is None:
+            return self.proxy
+        return choose_proxy(self.route, "https" if tls else "http", host, port)
 
     def context_for(self, host: str, port: int, target: str) -> ssl.SSLContext | None:
         if self.error:

@@ -38,11 +38,12 @@ class ConnectionPool:
             target = Target("https" if origin.tls else "http", origin.host, origin.port)
             opened = await self._connector.open(target, None, lambda: UpstreamConnection(origin), connect_timeout)
             return opened.protocol
-        scheme = "https" if origin.tls else ("tcp" if plan.proxy is not None else "http")
+        proxy = plan.proxy_for(origin.tls, origin.host, origin.port)
+        scheme = "https" if origin.tls else ("tcp" if proxy is not None else "http")
         target = Target(scheme, origin.host, origin.port)
         context = plan.context_for(origin.host, origin.port, str(target)) if origin.tls else None
         opened = await self._connector.open(
-            target, plan.proxy, lambda: UpstreamConnection(origin, plan), connect_timeout, target_tls=context
+            target, proxy, lambda: UpstreamConnection(origin, plan), connect_timeout, target_tls=context
         )
         return opened.protocol
 

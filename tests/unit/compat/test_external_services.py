@@ -11,10 +11,14 @@ import pytest
 
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.load_gateway import LoadedGateway, load_gateway_settings
-from bascule.compat.tyk.translate_external_services import ExternalServicesTranslation, translate_external_services
+from bascule.compat.tyk.translate_external_services import (
+    ExternalServicesTranslation,
+    translate_external_services,
+    translate_upstream_proxy,
+)
 from bascule.compat.tyk.translate_gateway import translate_gateway
 from bascule.config.gateway import GatewaySettings
-from bascule.config.outbound import PoolLimits, ServiceProfile, ServiceType, TlsClientSettings
+from bascule.config.outbound import PoolLimits, ProxyRoute, ServiceProfile, ServiceType, TlsClientSettings
 from bascule.config.outbound_defaults import DEFAULTS, default_profiles
 from bascule.core.proxy_route import choose_proxy
 from bascule.errors import ConfigError, ConfigProblem
@@ -818,3 +822,17 @@ def test_blame_groups_services_and_keeps_config_problem_shape(tmp_path: Path) ->
     problem = caught.value.problems[0]
     assert isinstance(problem, ConfigProblem)
     assert problem.json_path == "$.external_services.global.https_proxy"
+
+
+def test_upstream_proxies_come_from_the_environment_with_gos_rules() -> None:
+    route, findings = translate_upstream_proxy(
+        {"HTTPS_PROXY": "http://user:pw@proxy.corp:3128", "no_proxy": "internal.example,.svc", "HTTP_PROXY": ""}
+    )
+    assert route.https_proxy is not None and (route.https_proxy.host, route.https_proxy.port) == ("proxy.corp", 3128)
+    assert route.http_proxy is None
+    assert route.loopback_never_proxied
+    assert [entry.text for entry in route.bypass] == ["internal.example", ".internal.example", ".svc"]
+    assert findings == []
+    assert translate_upstream_proxy({})[0] == ProxyRoute()
+    bad, problems = translate_upstream_proxy({"HTTPS_PROXY": "ftp://nope"})
+    assert bad.https_proxy is None and problems

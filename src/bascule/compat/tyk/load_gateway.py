@@ -31,7 +31,11 @@ from typing import Any
 from bascule.compat.tyk.conf_problems import unknown_key_warnings, validate_document
 from bascule.compat.tyk.env_overrides import apply_env_overrides, omits_config_file
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
-from bascule.compat.tyk.translate_external_services import blame_findings, translate_external_services
+from bascule.compat.tyk.translate_external_services import (
+    blame_findings,
+    translate_external_services,
+    translate_upstream_proxy,
+)
 from bascule.compat.tyk.translate_gateway import translate_gateway
 from bascule.config.gateway import GatewaySettings
 from bascule.errors import ConfigError, ConfigProblem
@@ -67,8 +71,12 @@ def load_gateway_settings(path: Path | None, environ: Mapping[str, str]) -> Load
     external = translate_external_services(conf, environ)
     if external.problems:
         raise ConfigError(blame_findings(external.problems, file=source, origins=overrides.origins))
-    warnings.extend(blame_findings(external.warnings, file=source, origins=overrides.origins))
-    settings = translate_gateway(conf, source=source, cwd=Path.cwd(), external_services=external.profiles)
+    upstream_proxy, proxy_findings = translate_upstream_proxy(environ)
+    # one line per variable and message: the upstream route reads the same variables as services in env mode
+    warnings.extend(blame_findings([*external.warnings, *proxy_findings], file=source, origins=overrides.origins))
+    settings = translate_gateway(
+        conf, source=source, cwd=Path.cwd(), external_services=external.profiles, upstream_proxy=upstream_proxy
+    )
     return LoadedGateway(settings, tuple(str(warning) for warning in warnings))
 
 

@@ -99,6 +99,17 @@ def translate_external_services(conf: TykGatewayConf, environ: Mapping[str, str]
     return ExternalServicesTranslation(MappingProxyType(profiles), tuple(problems), tuple(warnings))
 
 
+def translate_upstream_proxy(environ: Mapping[str, str]) -> tuple[ProxyRoute, list[Finding]]:
+    """The proxies for API upstream traffic without a `proxy_url`: `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`
+    (either case), with Go's rules, as Tyk's transport uses them (loopback never proxied). An invalid value is
+    a warning (naming no service) and that proxy is not used."""
+    settings = resolve_proxy_settings(ProxyLayer(enabled=True), ProxyLayer(), environ)
+    out = _Collector(ServiceType.HEALTH)  # the service only names the JSON path of findings, none here
+    route = _route(ServiceType.HEALTH, settings, out)
+    findings = [replace(finding, services=()) for finding in [*out.problems, *out.warnings]]
+    return route, findings
+
+
 def _unused_global(global_: ProxyConf) -> list[Finding]:
     """Global values written while `global.enabled` is false are not used (the docs' Quick Start does this)."""
     if global_.enabled:

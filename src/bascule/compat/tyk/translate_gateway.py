@@ -40,7 +40,7 @@ from bascule.config.gateway import (
     StorageSettings,
     UptimeSettings,
 )
-from bascule.config.outbound import ServiceProfile, ServiceType
+from bascule.config.outbound import ProxyRoute, ServiceProfile, ServiceType
 from bascule.errors import ConfigError, ConfigProblem
 
 DEFAULT_SERVER_TIMEOUT = 120.0
@@ -76,6 +76,7 @@ def translate_gateway(
     source: Path | None,
     cwd: Path,
     external_services: Mapping[ServiceType, ServiceProfile] | None = None,
+    upstream_proxy: ProxyRoute | None = None,
 ) -> GatewaySettings:
     """The native settings for `conf`, read from `source` (None: embedded defaults)."""
     if external_services is None:
@@ -110,6 +111,7 @@ def translate_gateway(
             conf.service_discovery.default_cache_timeout, DEFAULT_DISCOVERY_CACHE_TIMEOUT
         ),
         external_services=external_services,
+        upstream_proxy=upstream_proxy or ProxyRoute(),
         raw=conf.model_dump(by_alias=True, mode="json"),
     )
 
