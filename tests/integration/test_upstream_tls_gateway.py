@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import trustme
 from check_peers import WebhookReceiver
+from checked_upstream import eventually
 from conftest import GatewayFactory, classic_api
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +22,7 @@ from proxy_peers import SquidPeer, start_all, stop_all
 
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.translate_gateway import translate_gateway
+from bascule.config.gateway import UptimeSettings
 from bascule.config.outbound import ProxyEndpoint, ProxyRoute
 
 PROXY_FAILURE = {"error": "There was a problem proxying the request"}
@@ -215,3 +217,29 @@ async def test_upstreams_without_a_proxy_url_take_the_environments_proxies(
     assert (await get(gateway.ports["main"], "/envproxy/x")).status == 200
     await gateway.stop(1)
     assert len(await squid.wait_for_log(f"CONNECT 127.0.0.1:{upstream_https.port} ")) == 1
+
+
+async def test_uptime_checks_of_an_upstream_use_its_apis_tls(
+    gateway_factory: GatewayFactory, ca: trustme.CA, tmp_path: Path
+) -> None:
+    client_ca = trustme.CA()
+    upstream = WebhookReceiver(tls=ca, require_client_cert=client_ca)
+    await upstream.start()
+    try:
+        api = https_api(
+            upstream,
+            "checked",
+            transport={"ssl_insecure_skip_verify": True},
+            upstream_certificates={"*": client_pem(client_ca, "health-check", tmp_path)},
+        )
+        api["uptime_tests"] = {"check_list": [{"url": f"https://127.0.0.1:{upstream.port}/health"}]}
+        gateway = await gateway_factory([api], uptime=UptimeSettings(interval=0.2, sample_size=1))
+        checks = await upstream.wait_for(1)
+        assert checks[0].path == "/health" and checks[0].client_cn == "health-check"
+
+        async def reported_up() -> bool:
+            return bool(gateway.board.reports) and gateway.board.reports[0].up
+
+        await eventually(reported_up)
+    finally:
+        await upstream.stop()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from bascule.config.gateway import UptimeSettings
 from bascule.config.upstream_checks import UptimeCheck
 from bascule.control.uptime_probe import CheckResult, run_check
 from bascule.core.host_health import HostHealthTracker, Transition
+from bascule.errors import UpstreamTlsError
+from bascule.outbound.dial_plan import DialPlan
 from bascule.outbound.service_client import ServiceClient
 from bascule.runtime.events import HOST_DOWN, HOST_UP, Event, EventBus
 from bascule.runtime.host_board import HostBoard, HostReport
@@ -78,6 +81,20 @@ def collect_checks(snapshot: Snapshot, discovered: DiscoveredChecks = _no_discov
             api = (settings.api_id, settings.org_id)
             found[check.url] = CheckedBy(check, (*known.apis, api)) if known else CheckedBy(check, (api,))
     return found
+
+
+def upstream_tls_context(checked: CheckedBy, snapshot: Snapshot) -> ssl.SSLContext | None:
+    """The TLS context of the first API listing this check whose upstream TLS is its own, when the check speaks
+    TLS; None: the `health` service's."""
+    check = checked.check
+    if not (check.kind == "tls" or check.url.lower().startswith("https://")):
+        return None
+    host, _, port = check.host.rpartition(":")
+    for api_id, _ in checked.apis:
+        plan = snapshot.dials.get(api_id)
+        if isinstance(plan, DialPlan) and (plan.tls is not None or plan.error):
+            return plan.context_for(host.strip("[]"), int(port), check.url)
+    return None
 
 
 def _suffix(group: str) -> str:
@@ -177,7 +194,8 @@ class HealthChecker:
 
     async def _check(self, checks: Mapping[str, CheckedBy]) -> None:
         urls = list(checks)
-        results = await asyncio.gather(*(self._bounded(checks[url].check) for url in urls))
+        snapshot = self._holder.current
+        results = await asyncio.gather(*(self._bounded(checks[url], snapshot) for url in urls))
         by_host: dict[str, list[tuple[str, CheckResult]]] = {}
         for url, result in zip(urls, results, strict=True):
             by_host.setdefault(checks[url].check.host, []).append((url, result))
@@ -205,9 +223,13 @@ class HealthChecker:
         self._board.replace(reports, self._node)
         await self._share(reports, urls, results)
 
-    async def _bounded(self, check: UptimeCheck) -> CheckResult:
+    async def _bounded(self, checked: CheckedBy, snapshot: Snapshot) -> CheckResult:
         async with self._semaphore:
-            return await run_check(check, self._client)
+            try:
+                context = upstream_tls_context(checked, snapshot)
+            except UpstreamTlsError as exc:
+                return CheckResult(False, str(exc), tcp_error=True)
+            return await run_check(checked.check, self._client, context)
 
     def _announce(self, transition: Transition, url: str, result: CheckResult, apis: Sequence[tuple[str, str]]) -> None:
         name, message = (HOST_UP, "Uptime test succeeded") if transition.up else (HOST_DOWN, "Uptime test failed")

@@ -6,6 +6,8 @@
 * TCP/TLS: connect (a `tls://` check does the TLS handshake, verified like any call of the service: Tyk's
   never succeed); with `proxy_protocol` a PROXY v1 line goes first (TCP checks only); then each command in
   order: `send` writes its message, `expect` reads exactly as many bytes and compares.
+* A check of an API's upstream host (its `host:port` is one of the API's targets) over TLS uses that API's
+  upstream TLS (trust, versions, client certificate, pins), as requests to it do; the proxy stays the service's.
 * Every check is bounded by its own `timeout`, else the service's. A failure never raises: it is a
   `CheckResult` with `ok=False` and a short reason (`timeout`, `HTTP 503`, `connect: ...`), which the host
   report shows and the `HostDown` event carries.
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -37,14 +40,17 @@ class CheckResult:
     """The check failed below HTTP: refused, reset, timed out, TLS."""
 
 
-async def run_check(check: UptimeCheck, client: ServiceClient) -> CheckResult:
+async def run_check(
+    check: UptimeCheck, client: ServiceClient, tls_context: ssl.SSLContext | None = None
+) -> CheckResult:
+    """`tls_context`: the TLS of the API whose upstream this check vouches for (else the service's)."""
     began = time.perf_counter()
     timeout = check.timeout if check.timeout is not None else client.profile.timeout
     try:
         async with asyncio.timeout(timeout):
             if check.kind == "http":
-                return await _http_check(check, client, timeout, began)
-            return await _socket_check(check, client, timeout, began)
+                return await _http_check(check, client, timeout, began, tls_context)
+            return await _socket_check(check, client, timeout, began, tls_context)
     except TimeoutError:
         return CheckResult(False, f"timeout after {timeout:g}s", tcp_error=True)
     except UpstreamTimeout as exc:
@@ -55,20 +61,26 @@ async def run_check(check: UptimeCheck, client: ServiceClient) -> CheckResult:
         return CheckResult(False, f"{type(exc).__name__}: {exc}", tcp_error=True)
 
 
-async def _http_check(check: UptimeCheck, client: ServiceClient, timeout: float, began: float) -> CheckResult:
-    answer = await client.request(check.method, check.url, check.headers, check.body, timeout=timeout)
+async def _http_check(
+    check: UptimeCheck, client: ServiceClient, timeout: float, began: float, tls_context: ssl.SSLContext | None
+) -> CheckResult:
+    answer = await client.request(
+        check.method, check.url, check.headers, check.body, timeout=timeout, tls_context=tls_context
+    )
     latency = time.perf_counter() - began
     ok = 200 <= answer.status < 300
     return CheckResult(ok, f"HTTP {answer.status}", answer.status, latency)
 
 
-async def _socket_check(check: UptimeCheck, client: ServiceClient, timeout: float, began: float) -> CheckResult:
+async def _socket_check(
+    check: UptimeCheck, client: ServiceClient, timeout: float, began: float, tls_context: ssl.SSLContext | None
+) -> CheckResult:
     parts = urlsplit(check.url)
     if parts.hostname is None or parts.port is None:
         raise ValueError(f"check URL {check.url!r} needs a host and a port")
     if check.proxy_protocol and check.kind == "tls":
         raise ValueError("PROXY protocol on a tls:// check is not supported")
-    reader, writer = await client.open_stream(check.kind, parts.hostname, parts.port, timeout)
+    reader, writer = await client.open_stream(check.kind, parts.hostname, parts.port, timeout, tls_context)
     try:
         if check.proxy_protocol:
             writer.write(proxy_v1_header(_address(writer, "sockname"), _address(writer, "peername")))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -103,7 +104,7 @@ class _BodyCollector:
         self.response_failed(error)
 
 
-PoolKey = tuple[Target | None, ProxyEndpoint | None]
+PoolKey = tuple[Target | None, ProxyEndpoint | None, ssl.SSLContext | None]
 """Connections are shared per (target, proxy); plain HTTP through a proxy shares the proxy's (target None)."""
 
 
@@ -166,8 +167,11 @@ class ServiceClient:
         headers: Iterable[tuple[str, str]] = (),
         body: bytes = b"",
         timeout: float | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> ServiceResponse:
-        """One call (module rules 1-5); ValueError for a URL, method or header that cannot be sent."""
+        """One call (module rules 1-5); ValueError for a URL, method or header that cannot be sent.
+        `tls_context` replaces the profile's TLS towards an `https://` target (an uptime check of an API's
+        upstream uses that API's trust, client certificate and pins); the proxy is still the profile's."""
         if self.problems:
             log.error("[ExternalServices] %s: call refused: %s", self.service, self._refusal)
             raise ExternalServiceUnavailable(self.service, self.problems)
@@ -177,7 +181,7 @@ class ServiceClient:
         head = _request_head(method, target, path, authority, headers, body, plan)
         deadline = asyncio.get_running_loop().time() + (self.profile.timeout if timeout is None else timeout)
         try:
-            return await self._exchange(target, plan, method, head, body, deadline)
+            return await self._exchange(target, plan, method, head, body, deadline, tls_context)
         except (ProxyError, OSError) as exc:
             phase = getattr(exc, "phase", "response" if isinstance(exc, UpstreamProtocolError) else "connect")
             via = proxy.redacted if proxy is not None else "direct"
@@ -193,7 +197,7 @@ class ServiceClient:
             raise
 
     async def open_stream(
-        self, scheme: str, host: str, port: int, timeout: float | None = None
+        self, scheme: str, host: str, port: int, timeout: float | None = None, tls_context: ssl.SSLContext | None = None
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A byte stream to `scheme://host:port` (`tcp` or `tls`) through the profile's proxy (a CONNECT
         tunnel) and TLS, for socket checks; refused and logged like `request`."""
@@ -207,7 +211,8 @@ class ServiceClient:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=self._max_body, loop=loop)
         budget = self.profile.timeout if timeout is None else timeout
-        opened = await self._connector.open(target, proxy, lambda: _StreamProtocol(reader), budget)
+        context = tls_context if scheme == "tls" else None
+        opened = await self._connector.open(target, proxy, lambda: _StreamProtocol(reader), budget, target_tls=context)
         protocol = opened.protocol
         assert protocol.transport is not None  # connection_made has run
         return reader, asyncio.StreamWriter(protocol.transport, protocol, reader, loop)
@@ -222,9 +227,17 @@ class ServiceClient:
         return proxy
 
     async def _exchange(
-        self, target: Target, plan: ConnectPlan, method: str, head: bytes, body: bytes, deadline: float
+        self,
+        target: Target,
+        plan: ConnectPlan,
+        method: str,
+        head: bytes,
+        body: bytes,
+        deadline: float,
+        tls_context: ssl.SSLContext | None = None,
     ) -> ServiceResponse:
-        key: PoolKey = (None if plan.absolute_form else target, plan.proxy)
+        context = tls_context if plan.target_tls else None
+        key: PoolKey = (None if plan.absolute_form else target, plan.proxy, context)
         connection = self._pool.take(key)
         if connection is not None:
             try:
@@ -237,7 +250,9 @@ class ServiceClient:
         if remaining <= 0:
             raise UpstreamTimeout("connect")
         origin = Origin(target.host, target.port, plan.target_tls)
-        opened = await self._connector.open(target, plan.proxy, lambda: UpstreamConnection(origin), remaining)
+        opened = await self._connector.open(
+            target, plan.proxy, lambda: UpstreamConnection(origin), remaining, target_tls=context
+        )
         return await self._send(opened.protocol, key, target, plan, method == "HEAD", head, body, deadline)
 
     async def _send(
