@@ -252,7 +252,9 @@ class ScriptedConnector:
     def __init__(self) -> None:
         self.opened = 0
 
-    async def open(self, target: Target, proxy: object, factory: object, timeout: float) -> Opened[object]:
+    async def open(
+        self, target: Target, proxy: object, factory: object, timeout: float, target_tls: object = None
+    ) -> Opened[object]:
         self.opened += 1
         return Opened(ScriptedConnection(stale=False), False, None)
 
