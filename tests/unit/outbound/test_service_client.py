@@ -267,7 +267,7 @@ async def test_a_stale_idle_connection_gets_one_new_connection(method: str, retr
     target = Target("http", "a.example", 80)
     stale = ScriptedConnection(stale=True)
     stale.idle_since = asyncio.get_running_loop().time()
-    client._pool.put((target, None), stale)  # type: ignore[arg-type]
+    client._pool.put((target, None, None), stale)  # type: ignore[arg-type]
     if retried:
         assert (await client.request(method, "http://a.example/")).status == 200
     else:
