@@ -347,7 +347,7 @@ def _webpki_certificate(ca: trustme.CA, tmp_path: Path, name: str) -> ServerCert
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(shutil.which("sslyze") is None, reason="sslyze not on PATH (scripts/test installs it in .venv-sslyze)")
+@pytest.mark.skipif(shutil.which("sslyze") is None, reason="sslyze not on PATH (scripts/test puts it there)")
 async def test_sslyze_mozilla_intermediate(gateway_factory: GatewayFactory, ca: trustme.CA, tmp_path: Path) -> None:
     tls = ListenerTls(certificates=(_webpki_certificate(ca, tmp_path, "alpha.test"),))
     gw = await gateway_factory([], listener_tls=tls)
