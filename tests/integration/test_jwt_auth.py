@@ -299,3 +299,22 @@ async def test_chosen_claims_are_forwarded_and_oas_jwt_schemes_work(
     assert answer.status == 200
     assert dict(answer.json()["headers"])["X-Tyk-Identity"] == "u-42"
     assert (await fetch(port, "GET", "/oas-secured/x")).status == 401
+
+
+async def test_jwks_goes_through_the_global_proxy(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer, idp: JwksServer, ca_file: str, squid: SquidPeer
+) -> None:
+    proxy = f"http://127.0.0.1:{squid.port}"
+    conf = {
+        "external_services": {
+            "global": {"enabled": True, "https_proxy": proxy},
+            "oauth": {"mtls": {"enabled": True, "ca_file": ca_file}},
+        }
+    }
+    gateway = await gateway_factory([jwt_api(upstream, "rsa", f"{idp.url}/jwks")], external_services=profiles(conf))
+    [key] = idp.keys
+    before = len([line for line in squid.log_lines() if f"CONNECT 127.0.0.1:{idp.port} " in line])
+    assert (await get(gateway.ports["main"], rs256(key, fresh()))).status == 200
+    await gateway.stop(1)
+    await squid.wait_for_log(f"CONNECT 127.0.0.1:{idp.port} ")
+    assert len([line for line in squid.log_lines() if f"CONNECT 127.0.0.1:{idp.port} " in line]) == before + 1

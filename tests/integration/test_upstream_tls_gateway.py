@@ -17,6 +17,7 @@ from checked_upstream import eventually
 from conftest import GatewayFactory, classic_api
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from gateway_process import GatewayProcess, write_config
 from http_client import fetch
 from proxy_peers import SquidPeer, start_all, stop_all
 
@@ -243,3 +244,17 @@ async def test_uptime_checks_of_an_upstream_use_its_apis_tls(
         await eventually(reported_up)
     finally:
         await upstream.stop()
+
+
+async def test_ssl_cert_file_adds_to_the_system_trust(
+    tmp_path: Path, ca: trustme.CA, upstream_https: WebhookReceiver
+) -> None:
+    ca_file = tmp_path / "extra-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    conf = write_config(tmp_path, [https_api(upstream_https, "trusted")])
+    for env, expected in (({"SSL_CERT_FILE": str(ca_file)}, 200), ({}, 502)):
+        node = await GatewayProcess.start(conf, env=env)
+        try:
+            assert (await get(node.port, "/trusted/x")).status == expected
+        finally:
+            await node.stop()
