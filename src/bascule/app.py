@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from bascule.compat.tyk.load_apis import load_api_definitions
 from bascule.config.gateway import GatewaySettings
 from bascule.config.outbound import ServiceType
+from bascule.config.tls import ListenerTls
 from bascule.control.admin_api import ControlApi, control_api_enabled
 from bascule.control.discovery_poller import DiscoveryPoller
 from bascule.control.event_handlers import EventHandlers
@@ -21,7 +23,7 @@ from bascule.control.health_checker import HealthChecker
 from bascule.control.reloader import LoadedDefinitions, Reloader
 from bascule.inbound.http1 import Http1ServerProtocol
 from bascule.inbound.registry import ConnectionRegistry
-from bascule.inbound.tls_listener import listener_context
+from bascule.inbound.tls_listener import listener_context, refresh_listener
 from bascule.messages import InboundRequest, RequestHandler, ResponseWriter, run_as_task
 from bascule.middleware.authenticate import Authenticator
 from bascule.middleware.introspection import TokenIntrospector
@@ -36,7 +38,7 @@ from bascule.proxy.http import HttpProxy
 from bascule.runtime.build import build_snapshot
 from bascule.runtime.events import EventBus
 from bascule.runtime.host_board import HostBoard
-from bascule.runtime.snapshot import SnapshotHolder
+from bascule.runtime.snapshot import Snapshot, SnapshotHolder
 from bascule.service_clients import build_service_clients
 from bascule.snapshot_tls import SnapshotTls
 from bascule.storage.certificate_sealing import encoding_secret
@@ -104,6 +106,7 @@ class Gateway:
     authenticator: Authenticator | None = None
     _jwks: JwksCache | None = None
     _introspector: TokenIntrospector | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.board = HostBoard(self.node_id)
@@ -155,6 +158,8 @@ class Gateway:
         # TLS listeners (issue 5 point 1): None for plain HTTP; ConfigError when use_ssl has nothing to serve.
         server_tls = await listener_context(settings.listener_tls, loaded.apis, self.certificates)
         scheme = b"http" if server_tls is None else b"https"
+        if server_tls is not None and settings.listener_tls is not None:
+            self._follow_api_certificates(server_tls, settings.listener_tls)
 
         def serve(handler: RequestHandler) -> Http1ServerProtocol:
             return Http1ServerProtocol(handler, limits, self._registry, scheme)
@@ -178,6 +183,18 @@ class Gateway:
             ports["main"],
             len(snapshot.apis),
         )
+
+    def _follow_api_certificates(self, listener: ssl.SSLContext, tls: ListenerTls) -> None:
+        """After each swap, serve the certificates of the APIs now loaded (by SNI)."""
+        refreshes: set[asyncio.Task[None]] = self._background
+
+        def on_swap(snapshot: Snapshot) -> None:
+            apis = tuple(snapshot.definitions.values())
+            task = asyncio.get_running_loop().create_task(refresh_listener(listener, tls, apis, self.certificates))
+            refreshes.add(task)
+            task.add_done_callback(refreshes.discard)
+
+        self.holder.subscribe(on_swap)
 
     def _start_upstream_checks(self) -> None:
         """Event handlers, discovery watches and the health checker: background work that keeps the
@@ -214,6 +231,9 @@ class Gateway:
         drained = await self._registry.drain(grace)
         if not drained:
             log.warning("graceful shutdown: connections still open after %.0fs were closed", grace)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.health_checker is not None:
             await self.health_checker.stop()
         if self.discovery is not None:

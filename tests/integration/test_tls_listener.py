@@ -377,3 +377,25 @@ async def test_testssl_finds_no_high_severity(
     )
     output, _ = await scan.communicate()
     assert b"HIGH" not in output and b"CRITICAL" not in output, output.decode(errors="replace")
+
+
+async def test_a_reload_serves_the_certificates_of_new_apis(
+    gateway_factory: GatewayFactory, upstream: UpstreamPeer, ca: trustme.CA, tmp_path: Path
+) -> None:
+    tls = ListenerTls(certificates=(_server_certificate(ca, tmp_path, "alpha.test"),))
+    gateway = await gateway_factory([classic_api("open", "/open/", upstream.url)], listener_tls=tls)
+    port = gateway.ports["main"]
+    beta = _server_certificate(ca, tmp_path, "beta.test")
+    bundle = tmp_path / "beta-bundle.pem"
+    bundle.write_bytes(Path(beta.certificate).read_bytes() + Path(beta.key).read_bytes())
+    api = classic_api("beta", "/beta/", upstream.url)
+    api["certificates"] = [str(bundle)]
+    (gateway.settings.app_path / "beta.json").write_text(json.dumps(api))
+    await gateway.reloader.reload()
+    for _ in range(100):  # the listener's table is refreshed in the background after the swap
+        names, _, _ = await _handshake(port, _client_context(ca), "beta.test")
+        if names == ["beta.test"]:
+            break
+        await asyncio.sleep(0.02)
+    assert names == ["beta.test"]
+    assert (await _handshake(port, _client_context(ca), "alpha.test"))[0] == ["alpha.test"]

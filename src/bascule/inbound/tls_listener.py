@@ -1,6 +1,7 @@
 """The gateway's own TLS listeners: which certificate to serve (by SNI), with what protocol settings, and
 whether to ask for a client certificate (issue 5 point 1; tyk-behaviour §3.10 "Inbound TLS certificate
-selection"). Built once, before the listener opens; the handshake only reads it.
+selection"). Built before the listener opens; after each reload `refresh_listener` replaces the SNI table
+with the certificates of the APIs then loaded; the handshake only reads it.
 
 What the server context does, by setting (tests in `tests/integration/test_tls_listener.py`):
 
@@ -145,16 +146,42 @@ def build_server_context(
     if default is None:
         raise TlsSetupError("use_ssl is set but no server certificate can be served")
     # select_pins prefers the later entry among equals; reversed, the earlier certificate wins.
-    by_name = tuple(reversed(chosen))
+    default.sni_callback = SniTable(tuple(reversed(chosen)))
+    return default
 
-    def choose(ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
+
+class SniTable:
+    """The `sni_callback` of a listener: switches the handshake to the certificate its server name selects.
+    `by_name` is replaced whole on reload (`refresh_listener`), so new API certificates are served at once."""
+
+    __slots__ = ("by_name",)
+
+    def __init__(self, by_name: tuple[tuple[str, ssl.SSLContext], ...]) -> None:
+        self.by_name = by_name
+
+    def __call__(self, ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
+        # uvloop passes an SSLObject, the stdlib an SSLSocket: both have `.context`
         if server_name:
-            found = select_pins(by_name, server_name)
+            found = select_pins(self.by_name, server_name)
             if found is not None and found is not ssl_object.context:
                 ssl_object.context = found
 
-    default.sni_callback = choose  # uvloop passes an SSLObject, the stdlib an SSLSocket: both have `.context`
-    return default
+
+async def refresh_listener(
+    listener: ssl.SSLContext, tls: ListenerTls, apis: Sequence[ApiSettings], store: CertificateStore | None
+) -> None:
+    """After a reload: serve the certificates (and client-certificate trust) of the APIs now loaded, by SNI.
+    The certificate served without SNI stays the one chosen at start. A failure keeps the previous table."""
+    table = listener.sni_callback
+    if not isinstance(table, SniTable):
+        return
+    try:
+        fresh = await listener_context(tls, apis, store)
+    except ConfigError as exc:
+        log.warning("TLS listener: certificates not refreshed, the previous ones keep serving: %s", exc)
+        return
+    if fresh is not None and isinstance(fresh.sni_callback, SniTable):
+        table.by_name = fresh.sni_callback.by_name
 
 
 def certificate_names(certificate: ServedCertificate) -> list[str]:
