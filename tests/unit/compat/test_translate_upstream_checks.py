@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bascule.compat.tyk.translate_api import translate_api_definition
-from bascule.compat.tyk.translate_upstream_checks import parse_go_duration
+from bascule.compat.tyk.tyk_values import parse_go_duration
 from bascule.config.gateway import GatewaySettings
 from bascule.config.upstream_checks import (
     CheckCommand,

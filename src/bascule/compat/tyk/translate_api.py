@@ -48,6 +48,7 @@ from bascule.compat.tyk.oas import OAS_EXTENSION_KEY, OasApiDefinition
 from bascule.compat.tyk.translate_auth import translate_classic_auth, translate_oas_auth
 from bascule.compat.tyk.translate_tls import translate_classic_tls, translate_oas_tls
 from bascule.compat.tyk.translate_upstream_checks import translate_classic_checks, translate_oas_checks
+from bascule.compat.tyk.tyk_values import UNSAFE_URL_CHARACTER
 from bascule.config.apis import ApiSettings, WeightedTarget
 from bascule.config.gateway import GatewaySettings
 from bascule.core.listen_path import is_kv_reference, normalise_listen_path
@@ -59,7 +60,6 @@ ALL_WEIGHTS_ZERO = "all load balancing targets have weight 0, at least one targe
 
 _OAS = f"$.{OAS_EXTENSION_KEY}"
 _NOT_ID_CHARACTERS = re.compile(r"[^a-z0-9._-]+")
-_UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f]")
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -249,7 +249,7 @@ def _checked_upstream_url(value: str, default_scheme: str | None, path: str, pro
 
     The URL must parse with `core.upstream_url.parse_target`, the parser the runtime uses.
     """
-    if _UNSAFE_URL_CHARACTER.search(value):
+    if UNSAFE_URL_CHARACTER.search(value):
         problems.add(path, f"upstream URL {value!r} contains whitespace or control characters")
         return None
     if "://" not in value:

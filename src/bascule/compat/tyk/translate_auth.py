@@ -66,7 +66,7 @@ from bascule.compat.tyk.oas import (
     OasMiddleware,
     OasProviderJwt,
 )
-from bascule.compat.tyk.translate_upstream_checks import ProblemSink, parse_go_duration
+from bascule.compat.tyk.tyk_values import ProblemSink, parse_go_duration
 from bascule.config.auth import ApiAuth, Introspection, JwksSource, JwtAuth, SigningMethod
 
 DEFAULT_HEADER = "Authorization"

@@ -50,7 +50,7 @@ from bascule.compat.tyk.classic import ClassicApiDefinition, ClassicTransport
 from bascule.compat.tyk.field_tree import format_json_path
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.oas import OAS_EXTENSION_KEY, OasTlsTransport, XTykApiGateway
-from bascule.compat.tyk.translate_upstream_checks import ProblemSink
+from bascule.compat.tyk.tyk_values import ProblemSink
 from bascule.config.gateway import GatewaySettings
 from bascule.config.outbound import TlsVersion
 from bascule.config.tls import (
