@@ -254,3 +254,20 @@ async def test_the_check_list_can_come_from_the_uptime_tests_own_discovery(
         await until_state(gateway, b, "down")
         served = {(await fetch(gateway.ports["main"], "GET", "/lb/x")).json()["upstream"] for _ in range(6)}
         assert served == {"a"}
+
+
+async def test_uptime_analytics_records_each_check_in_storage(
+    gateway_factory: GatewayFactory, peers: tuple[CheckedPeer, CheckedPeer]
+) -> None:
+    a, b = peers
+    b.health_status = 503
+    gateway = await gateway_factory([balanced_api(a, b)], uptime=UptimeSettings(interval=0.1, analytics=True))
+
+    async def recorded() -> bool:
+        return len(await gateway.storage.list_items("host-checker:tyk-uptime-analytics")) >= 4
+
+    await eventually(recorded)
+    records = [json.loads(item) for item in await gateway.storage.list_items("host-checker:tyk-uptime-analytics")]
+    by_url = {record["URL"]: record for record in records}
+    assert by_url[f"{a.url}/health"]["ResponseCode"] == 200
+    assert by_url[f"{b.url}/health"]["ResponseCode"] == 503 and by_url[f"{b.url}/health"]["ServerError"]
