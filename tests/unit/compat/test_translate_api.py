@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tyk_documents import DELETE, XT, with_changes
 
 from bascule.compat.tyk.classic import ClassicApiDefinition
 from bascule.compat.tyk.oas import OasApiDefinition
@@ -83,25 +83,6 @@ SEED_OAS: dict[str, Any] = {
 }
 
 
-def with_changes(document: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of `document` with `changes` merged in; a dotted key sets a nested field."""
-    result = copy.deepcopy(document)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = result
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is _DELETE:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return result
-
-
-_DELETE = object()
-XT = "x-tyk-api-gateway"
-
-
 def translate(document: dict[str, Any], gateway: GatewaySettings = GATEWAY) -> ApiSettings:
     return translate_api_definition(document, gateway, SOURCE)
 
@@ -162,13 +143,13 @@ def test_seed_users_api(strip: bool) -> None:
         ({"proxy.listen_path": "/foo/../bar/"}, "listen_path", "/bar/"),
         ({"proxy.listen_path": ""}, "listen_path", "/"),
         ({"active": False}, "active", False),
-        ({"active": _DELETE}, "active", False),
+        ({"active": DELETE}, "active", False),
         ({"use_keyless": False}, "keyless", False),
         ({"proxy.preserve_host_header": True}, "preserve_host_header", True),
         ({"proxy.disable_strip_slash": True}, "preserve_trailing_slash", True),
         ({"protocol": "h2c", "listen_port": 6666}, "protocol", "h2c"),
         ({"protocol": "h2c", "listen_port": 6666}, "listen_port", 6666),
-        ({"org_id": _DELETE}, "org_id", ""),
+        ({"org_id": DELETE}, "org_id", ""),
         # Go semantics: null leaves the zero value
         ({"proxy.listen_path": None, "org_id": None}, "listen_path", "/"),
         ({"use_keyless": None}, "keyless", False),
@@ -232,10 +213,10 @@ def test_classic_custom_domain(gateway: GatewaySettings, changes: dict[str, Any]
 @pytest.mark.parametrize(
     ("changes", "path", "message"),
     [
-        ({"proxy.target_url": _DELETE}, "$.proxy.target_url", "the upstream URL is required"),
+        ({"proxy.target_url": DELETE}, "$.proxy.target_url", "the upstream URL is required"),
         ({"proxy.target_url": ""}, "$.proxy.target_url", "the upstream URL is required"),
-        ({"proxy": _DELETE}, "$.proxy.target_url", "the upstream URL is required"),
-        ({"api_id": _DELETE}, "$.api_id", "api_id is required"),
+        ({"proxy": DELETE}, "$.proxy.target_url", "the upstream URL is required"),
+        ({"api_id": DELETE}, "$.api_id", "api_id is required"),
         ({"api_id": "  "}, "$.api_id", "api_id is required"),
         ({"proxy.target_url": "ftp://files"}, "$.proxy.target_url", "unsupported scheme 'ftp'"),
         ({"proxy.target_url": "httpbin.org"}, "$.proxy.target_url", "has no scheme"),
@@ -356,13 +337,13 @@ def test_document_with_the_extension_is_oas_even_with_classic_keys() -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "expected"),
     [
-        ({f"{XT}.info.id": _DELETE, f"{XT}.info.name": "Users API v2"}, "api_id", "users-api-v2"),
+        ({f"{XT}.info.id": DELETE, f"{XT}.info.name": "Users API v2"}, "api_id", "users-api-v2"),
         ({f"{XT}.info.id": "", f"{XT}.info.name": "users"}, "api_id", "users"),
         ({f"{XT}.info.orgId": "acme", f"{XT}.info.dbId": "65a1"}, "org_id", "acme"),
         ({f"{XT}.info.state.active": False}, "active", False),
         ({f"{XT}.server.listenPath.value": "users"}, "listen_path", "/users"),
         ({f"{XT}.server.listenPath.value": "//foo//bar"}, "listen_path", "/foo/bar"),
-        ({f"{XT}.server.listenPath.strip": _DELETE}, "strip_listen_path", False),
+        ({f"{XT}.server.listenPath.strip": DELETE}, "strip_listen_path", False),
         ({f"{XT}.server.authentication": {"enabled": True, "securitySchemes": {}}}, "keyless", False),
         ({f"{XT}.server.authentication": {"enabled": False}}, "keyless", True),
         ({f"{XT}.upstream.preserveHostHeader": {"enabled": True}}, "preserve_host_header", True),
@@ -370,7 +351,7 @@ def test_document_with_the_extension_is_oas_even_with_classic_keys() -> None:
         ({f"{XT}.upstream.preserveTrailingSlash": {"enabled": False}}, "preserve_trailing_slash", False),
         ({f"{XT}.server.protocol": "h2c", f"{XT}.server.port": 6666}, "protocol", "h2c"),
         ({f"{XT}.server.protocol": "h2c", f"{XT}.server.port": 6666}, "listen_port", 6666),
-        ({f"{XT}.server.protocol": _DELETE}, "protocol", ""),
+        ({f"{XT}.server.protocol": DELETE}, "protocol", ""),
     ],
 )
 def test_oas_fields(changes: dict[str, Any], field: str, expected: object) -> None:
@@ -427,7 +408,7 @@ def test_oas_without_url_uses_first_weighted_target(targets: list[dict[str, Any]
     document = with_changes(
         SEED_OAS,
         {
-            f"{XT}.upstream.url": _DELETE,
+            f"{XT}.upstream.url": DELETE,
             f"{XT}.upstream.loadBalancing": {"enabled": True, "targets": targets},
         },
     )
@@ -457,14 +438,14 @@ def test_oas_custom_domain(gateway: GatewaySettings, custom_domain: dict[str, An
 @pytest.mark.parametrize(
     ("changes", "path", "message"),
     [
-        ({f"{XT}.upstream.url": _DELETE}, f"{OAS}.upstream", "upstream requires url or loadBalancing"),
+        ({f"{XT}.upstream.url": DELETE}, f"{OAS}.upstream", "upstream requires url or loadBalancing"),
         (
             {f"{XT}.upstream.url": ""},
             f"{OAS}.upstream.url",
             "url is required unless loadBalancing is enabled",
         ),
         (
-            {f"{XT}.upstream.url": _DELETE, f"{XT}.upstream.loadBalancing": {"enabled": False}},
+            {f"{XT}.upstream.url": DELETE, f"{XT}.upstream.loadBalancing": {"enabled": False}},
             f"{OAS}.upstream.url",
             "url is required unless loadBalancing is enabled",
         ),
@@ -518,14 +499,14 @@ def test_oas_custom_domain(gateway: GatewaySettings, custom_domain: dict[str, An
         ),
         (
             {
-                f"{XT}.upstream.url": _DELETE,
+                f"{XT}.upstream.url": DELETE,
                 f"{XT}.upstream.loadBalancing": {"enabled": True, "targets": [{"url": "http://a"}]},
             },
             f"{OAS}.upstream.loadBalancing.targets",
             ALL_WEIGHTS_ZERO,
         ),
-        ({f"{XT}.server.listenPath": _DELETE}, f"{OAS}.server.listenPath", "Field required"),
-        ({f"{XT}.server.listenPath.value": _DELETE}, f"{OAS}.server.listenPath.value", "Field required"),
+        ({f"{XT}.server.listenPath": DELETE}, f"{OAS}.server.listenPath", "Field required"),
+        ({f"{XT}.server.listenPath.value": DELETE}, f"{OAS}.server.listenPath.value", "Field required"),
         ({f"{XT}.server.listenPath.value": "  "}, f"{OAS}.server.listenPath.value", "must not be blank"),
         ({f"{XT}.server.listenPath.value": "env://P"}, f"{OAS}.server.listenPath.value", "not supported"),
         ({f"{XT}.server.protocol": "tcp"}, f"{OAS}.server.protocol", "Input should be"),
@@ -545,18 +526,18 @@ def test_oas_custom_domain(gateway: GatewaySettings, custom_domain: dict[str, An
             f"{OAS}.upstream.preserveHostHeader.enabled",
             "Field required",
         ),
-        ({f"{XT}.info.name": _DELETE}, f"{OAS}.info.name", "Field required"),
+        ({f"{XT}.info.name": DELETE}, f"{OAS}.info.name", "Field required"),
         ({f"{XT}.info.name": " "}, f"{OAS}.info.name", "must not be blank"),
         (
-            {f"{XT}.info.id": _DELETE, f"{XT}.info.name": "!!!"},
+            {f"{XT}.info.id": DELETE, f"{XT}.info.name": "!!!"},
             f"{OAS}.info.id",
             "cannot be derived from info.name",
         ),
-        ({f"{XT}.info.state": _DELETE}, f"{OAS}.info.state", "Field required"),
+        ({f"{XT}.info.state": DELETE}, f"{OAS}.info.state", "Field required"),
         ({f"{XT}.info.state.active": "yes"}, f"{OAS}.info.state.active", "Input should be a valid boolean"),
-        ({f"{XT}.upstream": _DELETE}, f"{OAS}.upstream", "Field required"),
-        ({"openapi": _DELETE}, "$.openapi", "Field required"),
-        ({"info": _DELETE}, "$.info", "Field required"),
+        ({f"{XT}.upstream": DELETE}, f"{OAS}.upstream", "Field required"),
+        ({"openapi": DELETE}, "$.openapi", "Field required"),
+        ({"info": DELETE}, "$.info", "Field required"),
         ({XT: "yes"}, OAS, "valid dictionary"),
     ],
 )
@@ -570,7 +551,7 @@ def test_oas_problems(changes: dict[str, Any], path: str, message: str) -> None:
 def test_oas_reports_every_problem_at_once() -> None:
     document = with_changes(
         SEED_OAS,
-        {f"{XT}.info.state": _DELETE, f"{XT}.server.listenPath.value": " ", f"{XT}.server.port": 0},
+        {f"{XT}.info.state": DELETE, f"{XT}.server.listenPath.value": " ", f"{XT}.server.port": 0},
     )
     assert sorted(path for path, _ in problems_of(document)) == [
         f"{OAS}.info.state",

@@ -4,12 +4,12 @@ through `translate_api_definition` so JSON paths are real."""
 from __future__ import annotations
 
 import base64
-import copy
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tyk_documents import XT, classic, oas, with_changes
 
 from bascule.compat.tyk.translate_api import translate_api_definition
 from bascule.config.auth import ApiAuth, Introspection, JwksSource, JwtAuth
@@ -17,30 +17,15 @@ from bascule.config.gateway import GatewaySettings
 from bascule.errors import ConfigError
 
 SOURCE = Path("/etc/tyk/apps/users.json")
-XT = "x-tyk-api-gateway"
 OAS = f"$.{XT}"
 SCHEMES = f"{OAS}.server.authentication.securitySchemes"
 JWKS = "https://idp.example/.well-known/jwks.json"
 PEM = b"-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 CLAIM_HEADERS = {"X-User": "$tyk_context.jwt_claims_sub", "X-Static": "yes", "X-Tenant": "$tyk_context.jwt_claims_tid"}
 
-CLASSIC: dict[str, Any] = {
-    "api_id": "users",
-    "name": "users",
-    "active": True,
-    "proxy": {"listen_path": "/users/", "target_url": "http://users-1:8080/api"},
-}
+CLASSIC: dict[str, Any] = classic("http://users-1:8080/api")
 CLASSIC_JWT: dict[str, Any] = {**CLASSIC, "enable_jwt": True, "jwt_signing_method": "rsa", "jwt_source": JWKS}
-OAS_DOC: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {"title": "users", "version": "1.0.0"},
-    "paths": {},
-    XT: {
-        "info": {"id": "users", "name": "users", "state": {"active": True}},
-        "server": {"listenPath": {"value": "/users/"}},
-        "upstream": {"url": "http://users-1:8080/api"},
-    },
-}
+OAS_DOC: dict[str, Any] = oas("http://users-1:8080/api")
 OAS_JWT_SCHEME: dict[str, Any] = {"enabled": True, "signingMethod": "rsa", "source": JWKS}
 INTROSPECTION: dict[str, Any] = {
     "enabled": True,
@@ -70,18 +55,6 @@ RSA_JWKS = JwtAuth(signing_method="rsa", jwks=(JwksSource(JWKS),))
 
 def b64(data: str | bytes) -> str:
     return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
-
-
-def with_changes(document: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of `document` with `changes` merged in; a dotted key sets a nested field."""
-    result = copy.deepcopy(document)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = result
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return result
 
 
 def oas_with_schemes(schemes: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -3,11 +3,11 @@ and tyk.conf, through `translate_api_definition` and `translate_gateway` so JSON
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tyk_documents import XT, classic, oas, with_changes
 
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.translate_api import translate_api_definition
@@ -26,28 +26,13 @@ from bascule.errors import ConfigError
 
 SOURCE = Path("/etc/tyk/apps/users.json")
 CONF = Path("/etc/tyk/tyk.conf")
-XT = "x-tyk-api-gateway"
 UP = f"{XT}.upstream"
 OAS_UP = f"$.{UP}"
 GCM = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
 CBC = "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"
 
-CLASSIC: dict[str, Any] = {
-    "api_id": "users",
-    "name": "users",
-    "active": True,
-    "proxy": {"listen_path": "/users/", "target_url": "https://users-1:8443/api"},
-}
-OAS_DOC: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {"title": "users", "version": "1.0.0"},
-    "paths": {},
-    XT: {
-        "info": {"id": "users", "name": "users", "state": {"active": True}},
-        "server": {"listenPath": {"value": "/users/"}},
-        "upstream": {"url": "https://users-1:8443/api"},
-    },
-}
+CLASSIC: dict[str, Any] = classic("https://users-1:8443/api")
+OAS_DOC: dict[str, Any] = oas("https://users-1:8443/api")
 
 # tyk.conf layer used by the layering rows
 GATEWAY_CONF: dict[str, Any] = {
@@ -59,18 +44,6 @@ GATEWAY_CONF: dict[str, Any] = {
         "pinned_public_keys": {"*": "gw-pin"},
     },
 }
-
-
-def with_changes(document: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of `document` with `changes` merged in; a dotted key sets a nested field."""
-    result = copy.deepcopy(document)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = result
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return result
 
 
 def gateway_of(conf: dict[str, Any]) -> GatewaySettings:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tyk_documents import DELETE, XT, classic, oas, with_changes
 
 from bascule.compat.tyk.translate_api import translate_api_definition
 from bascule.compat.tyk.tyk_values import parse_go_duration
@@ -25,31 +25,15 @@ from bascule.config.upstream_checks import (
 from bascule.errors import ConfigError
 
 SOURCE = Path("/etc/tyk/apps/users.json")
-XT = "x-tyk-api-gateway"
 OAS = f"$.{XT}"
 UP = f"{XT}.upstream"
 CHECK = "$.uptime_tests.check_list[0]"
 TEST = f"{OAS}.upstream.uptimeTests.tests[0]"
 HOOK = "$.event_handlers.events.HostDown[0]"
 OAS_HOOK = f"{OAS}.server.eventHandlers[0]"
-_DELETE = object()
 
-CLASSIC: dict[str, Any] = {
-    "api_id": "users",
-    "name": "users",
-    "active": True,
-    "proxy": {"listen_path": "/users/", "target_url": "http://users-1:8080/api"},
-}
-OAS_DOC: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {"title": "users", "version": "1.0.0"},
-    "paths": {},
-    XT: {
-        "info": {"id": "users", "name": "users", "state": {"active": True}},
-        "server": {"listenPath": {"value": "/users/"}},
-        "upstream": {"url": "http://users-1:8080/api"},
-    },
-}
+CLASSIC: dict[str, Any] = classic("http://users-1:8080/api")
+OAS_DOC: dict[str, Any] = oas("http://users-1:8080/api")
 
 # tyk-behaviour §2.2: the Classic "users" example, verbatim
 USERS_CLASSIC: dict[str, Any] = json.loads(
@@ -169,21 +153,6 @@ OAS_SD: dict[str, Any] = {
     "cache": {"enabled": True, "timeout": 60},
 }
 HOOKS = "https://hooks.example/tyk"
-
-
-def with_changes(document: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of `document` with `changes` merged in; a dotted key sets a nested field."""
-    result = copy.deepcopy(document)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = result
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is _DELETE:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return result
 
 
 def checks_of(document: dict[str, Any]) -> UpstreamChecks:
@@ -420,10 +389,10 @@ def test_oas_uptime_tests_require_enabled() -> None:
 
 @pytest.mark.parametrize(
     ("timeout", "expected"),
-    [(2000000000, 2.0), (500000000, 0.5), (1, 1e-9), (0, None), (_DELETE, None), (None, None)],
+    [(2000000000, 2.0), (500000000, 0.5), (1, 1e-9), (0, None), (DELETE, None), (None, None)],
 )
 def test_classic_timeout_is_nanoseconds(timeout: object, expected: float | None) -> None:
-    check = {"url": "http://a/h"} if timeout is _DELETE else {"url": "http://a/h", "timeout": timeout}
+    check = {"url": "http://a/h"} if timeout is DELETE else {"url": "http://a/h", "timeout": timeout}
     assert the_check(classic(classic_check(check))).timeout == expected
 
 
@@ -583,7 +552,7 @@ def test_uptime_settings_problems(document: dict[str, Any], path: str, message: 
 @pytest.mark.parametrize(
     ("sd", "expected"),
     [
-        (_DELETE, None),
+        (DELETE, None),
         ({"use_discovery_service": False, "query_endpoint": ""}, None),  # off: not validated
         (CLASSIC_SD, CONSUL),
         (CLASSIC_SD | {"cache_disabled": True}, replace(CONSUL, cache_timeout=0.0)),
@@ -609,7 +578,7 @@ def test_uptime_settings_problems(document: dict[str, Any], path: str, message: 
     ],
 )
 def test_classic_service_discovery(sd: object, expected: ServiceDiscovery | None) -> None:
-    changes = {} if sd is _DELETE else {"proxy.service_discovery": sd}
+    changes = {} if sd is DELETE else {"proxy.service_discovery": sd}
     assert classic(changes).discovery == expected
 
 
@@ -631,9 +600,9 @@ def test_oas_service_discovery_cache(sd: dict[str, Any], expected_cache: float) 
     assert oas({f"{UP}.serviceDiscovery": sd}).discovery == replace(CONSUL, cache_timeout=expected_cache)
 
 
-@pytest.mark.parametrize("sd", [_DELETE, {"enabled": False}, {"enabled": False, "queryEndpoint": "nope"}])
+@pytest.mark.parametrize("sd", [DELETE, {"enabled": False}, {"enabled": False, "queryEndpoint": "nope"}])
 def test_oas_service_discovery_off_is_none(sd: object) -> None:
-    assert oas({} if sd is _DELETE else {f"{UP}.serviceDiscovery": sd}).discovery is None
+    assert oas({} if sd is DELETE else {f"{UP}.serviceDiscovery": sd}).discovery is None
 
 
 def test_oas_service_discovery_fields() -> None:
@@ -719,7 +688,7 @@ def test_service_discovery_problems(document: dict[str, Any], path: str, message
         (CLASSIC, False),
         (USERS_OAS, True),
         (with_changes(USERS_OAS, {f"{UP}.loadBalancing.skipUnavailableHosts": False}), False),
-        (with_changes(USERS_OAS, {f"{UP}.loadBalancing.skipUnavailableHosts": _DELETE}), False),
+        (with_changes(USERS_OAS, {f"{UP}.loadBalancing.skipUnavailableHosts": DELETE}), False),
         (OAS_DOC, False),
     ],
 )
