@@ -143,8 +143,8 @@ class PinMismatch(UpstreamTlsError, ssl.SSLError):
             f"observed {', '.join(observed) or 'no certificate'}"
         )
         super().__init__(host, cause)
+        self.library = "bascule"
+        self.reason = "PUBLIC_KEY_PIN_MISMATCH"
 
     def __str__(self) -> str:  # OSError's would show the arguments as a tuple
         return f"tls to {self.target}: {self.cause}"
-        self.library = "bascule"
-        self.reason = "PUBLIC_KEY_PIN_MISMATCH"

@@ -17,10 +17,12 @@ turned into leaf hashes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
-from bascule.config.outbound import ProxyEndpoint
+from bascule.config.outbound import ProxyEndpoint, ProxyRoute
 from bascule.config.tls import UpstreamTls
 from bascule.core.proxy_route import parse_proxy_url
 from bascule.errors import TlsSetupError
@@ -75,11 +77,24 @@ class SnapshotTls:
         refs += [ref for allowed in client_auth.values() for ref in allowed]
         book = await resolve_material(refs, self._store, previous=self._book)
         allowed_leaves = {api_id: _leaves(api_id, allowed, book) for api_id, allowed in client_auth.items()}
+        environment = route if environment_proxies else None
+        # Building contexts loads trust stores and certificate chains: CPU work kept off the event loop.
+        # `prepare` is never run twice at once (the reloader serialises builds), so the caches are not shared.
+        dials = await asyncio.to_thread(self._plans_for, list(snapshot.apis), wanted, book, environment)
+        self._book = book
+        return replace(snapshot, dials=dials, client_certificates=allowed_leaves)
+
+    def _plans_for(
+        self,
+        api_ids: list[str],
+        wanted: Mapping[str, UpstreamTls],
+        book: MaterialBook,
+        environment: ProxyRoute | None,
+    ) -> dict[str, DialPlan]:
         policies = self._policies.successor()
         plans: dict[tuple[UpstreamTlsPolicy | None, ProxyEndpoint | None], DialPlan] = {}
         dials: dict[str, DialPlan] = {}
-        environment = route if environment_proxies else None
-        for api_id in snapshot.apis:
+        for api_id in api_ids:
             settings = wanted.get(api_id)
             policy: UpstreamTlsPolicy | None = None
             proxy: ProxyEndpoint | None = None
@@ -96,8 +111,8 @@ class SnapshotTls:
             key = (policy, proxy)
             plan = plans.get(key) or self._plans.get(key) or DialPlan(policy, proxy, None if proxy else environment)
             dials[api_id] = plans[key] = plan
-        self._book, self._policies, self._plans = book, policies, plans
-        return replace(snapshot, dials=dials, client_certificates=allowed_leaves)
+        self._policies, self._plans = policies, plans
+        return dials
 
 
 def _leaves(api_id: str, allowed: tuple[str, ...], book: MaterialBook) -> frozenset[str]:

@@ -16,6 +16,7 @@ TLS code (outbound, inbound), which never see the store. Rules (tests in `tests/
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from bascule.outbound.material_book import CertificateMaterial, MaterialBook
+from bascule.storage.certificate_pem import PrivateKeyUnavailable
 from bascule.storage.certificates import CertificateStore
 from bascule.storage.redis import StorageError
 
@@ -76,18 +78,26 @@ def _blocks(pem: bytes) -> list[bytes]:
     return found
 
 
+def _read_if_file(ref: str) -> bytes | None:
+    path = Path(ref)
+    return path.read_bytes() if path.is_file() else None
+
+
 async def resolve_one(ref: str, store: CertificateStore | None, key_path: str = "") -> CertificateMaterial:
     """The material `ref` names; ValueError or OSError saying why not."""
-    key_pem = Path(key_path).read_bytes() if key_path else b""
+    key_pem = await asyncio.to_thread(Path(key_path).read_bytes) if key_path else b""
     if ref.lstrip().startswith(_BEGIN):
         return material_from_pem(ref.encode(), key_pem)
-    path = Path(ref)
-    if path.is_file():
-        return material_from_pem(path.read_bytes(), key_pem)
+    from_file = await asyncio.to_thread(_read_if_file, ref)
+    if from_file is not None:
+        return material_from_pem(from_file, key_pem)
     if store is None:
         raise ValueError(f"{ref!r} is neither PEM nor a readable file, and there is no certificate store")
     try:
-        stored = await store.get(ref, with_private_key=True)
+        try:
+            stored = await store.get(ref, with_private_key=True)
+        except PrivateKeyUnavailable:  # a key sealed by Tyk or under another secret: the certificate still serves
+            stored = await store.get(ref)  # as a pin or an allow-list entry; uses that need the key say so
     except StorageError as exc:
         raise StoreUnavailable(f"certificate store unavailable: {exc}") from exc
     if stored is None:

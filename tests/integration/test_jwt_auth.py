@@ -295,6 +295,9 @@ async def test_chosen_claims_are_forwarded_and_oas_jwt_schemes_work(
     token = hs256(fresh(email="alice@example.com", user_id="u-42"))
     seen = dict((await get(port, token, **{"X-User-Email": "forged@example.com"})).json()["headers"])
     assert seen["X-User-Email"] == "alice@example.com"
+    without_claim = hs256(fresh(user_id="u-1"))  # no email: the client's own header must not pass either
+    seen = dict((await get(port, without_claim, **{"X-User-Email": "forged@example.com"})).json()["headers"])
+    assert "X-User-Email" not in seen
     answer = await fetch(port, "GET", "/oas-secured/x", headers=bearer(token))
     assert answer.status == 200
     assert dict(answer.json()["headers"])["X-Tyk-Identity"] == "u-42"

@@ -9,6 +9,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from bascule.storage.certificate_pem import PrivateKeyUnavailable
 from bascule.storage.certificates import CertificateStore, StoredCertificate
 from bascule.storage.memory import MemoryKeyValueStore
 from bascule.storage.redis import StorageUnavailable
@@ -69,3 +70,20 @@ async def test_a_store_outage_keeps_the_previous_material_and_a_deletion_does_no
     assert "unavailable" in during_outage.problem(stored_id)
     await store.delete(stored_id)
     assert (await resolve_material([stored_id], store, previous=first)).get(stored_id) is None
+
+
+class SealedKeyStore(CertificateStore):
+    """A store whose keys cannot be opened (written by Tyk, or under another secret)."""
+
+    async def get(self, cert_id: str, with_private_key: bool = False) -> StoredCertificate | None:
+        if with_private_key:
+            raise PrivateKeyUnavailable("the stored key cannot be decrypted")
+        return await super().get(cert_id)
+
+
+async def test_a_key_that_cannot_be_opened_leaves_the_certificate_usable_for_pins() -> None:
+    kv = MemoryKeyValueStore()
+    stored_id = await CertificateStore(kv, "secret-for-sealing-keys").add(CHAIN + KEY)
+    book = await resolve_material([stored_id], SealedKeyStore(kv, "secret-for-sealing-keys"))
+    material = book.get(stored_id)
+    assert material is not None and material.key_pem == b"" and material.spki_sha256

@@ -65,7 +65,8 @@ class UptimeSettings:
     interval: float = 10.0
     """`time_wait`: seconds between check rounds."""
     concurrency: int = 0
-    """`checker_pool_size`: checks run at once; 0 means the number of CPUs."""
+    """`checker_pool_size`: checks run at once; 0 means 50 (checks wait on the network, not the CPU: tyk-compat
+    U5)."""
     analytics: bool = False
     """`enable_uptime_analytics`: one record per check in storage."""
 

@@ -23,6 +23,7 @@ Each round (every `uptime_tests.config.time_wait` seconds, measured from the sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -39,7 +40,7 @@ from bascule.outbound.dial_plan import DialPlan
 from bascule.outbound.service_client import ServiceClient
 from bascule.runtime.events import HOST_DOWN, HOST_UP, Event, EventBus
 from bascule.runtime.host_board import HostBoard, HostReport
-from bascule.runtime.snapshot import Snapshot, SnapshotHolder
+from bascule.runtime.snapshot import Snapshot, SnapshotHolder, UpstreamPlan
 from bascule.storage.kv import KeyValueStore
 from bascule.storage.redis import StorageError
 
@@ -84,17 +85,29 @@ def collect_checks(snapshot: Snapshot, discovered: DiscoveredChecks = _no_discov
 
 
 def upstream_tls_context(checked: CheckedBy, snapshot: Snapshot) -> ssl.SSLContext | None:
-    """The TLS context of the first API listing this check whose upstream TLS is its own, when the check speaks
-    TLS; None: the `health` service's."""
+    """For a check speaking TLS to one of an API's upstream hosts (its `host:port` among the API's targets,
+    static, balanced or discovered): that API's TLS context, when the API has its own. None: the `health`
+    service's. The first such API listing the check decides."""
     check = checked.check
     if not (check.kind == "tls" or check.url.lower().startswith("https://")):
         return None
     host, _, port = check.host.rpartition(":")
     for api_id, _ in checked.apis:
         plan = snapshot.dials.get(api_id)
-        if isinstance(plan, DialPlan) and (plan.tls is not None or plan.error):
+        runtime = snapshot.apis.get(api_id)
+        if not isinstance(plan, DialPlan) or (plan.tls is None and not plan.error) or runtime is None:
+            continue
+        if check.host in _upstream_hosts(runtime.upstream):
             return plan.context_for(host.strip("[]"), int(port), check.url)
     return None
+
+
+def _upstream_hosts(plan: UpstreamPlan) -> set[str]:
+    hosts = {plan.static.host_port, *(target.host_port for target in plan.targets)}
+    found = plan.discovered.current if plan.discovered is not None else None
+    if found is not None:
+        hosts.update(target.host_port for target in found.targets)
+    return hosts
 
 
 def _suffix(group: str) -> str:
@@ -146,11 +159,8 @@ class HealthChecker:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._leading:
-            try:
-                if await self._storage.get(self._lock_key) == self._node.encode():
-                    await self._storage.delete(self._lock_key)
-            except StorageError:
-                pass
+            with contextlib.suppress(StorageError):  # the lock then expires by itself
+                await self._storage.release(self._lock_key, self._node.encode())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -229,7 +239,11 @@ class HealthChecker:
                 context = upstream_tls_context(checked, snapshot)
             except UpstreamTlsError as exc:
                 return CheckResult(False, str(exc), tcp_error=True)
-            return await run_check(checked.check, self._client, context)
+            try:
+                return await run_check(checked.check, self._client, context)
+            except Exception as exc:  # one broken check must not void the round for every host
+                log.exception("[HOST CHECKER] check of %s failed unexpectedly", checked.check.url)
+                return CheckResult(False, f"{type(exc).__name__}: {exc}", tcp_error=True)
 
     def _announce(self, transition: Transition, url: str, result: CheckResult, apis: Sequence[tuple[str, str]]) -> None:
         name, message = (HOST_UP, "Uptime test succeeded") if transition.up else (HOST_DOWN, "Uptime test failed")

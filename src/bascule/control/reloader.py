@@ -80,7 +80,8 @@ class Reloader:
         self._pending = pending
         async with self._lock:
             try:
-                snapshot = await self._prepare(await asyncio.to_thread(self._build))
+                built, served = await asyncio.to_thread(self._build)
+                snapshot = await self._prepare(built)
             except BaseException as exc:
                 # Cancelled or failed: whoever shares this build must not wait for ever.
                 if not isinstance(exc, asyncio.CancelledError):
@@ -89,17 +90,17 @@ class Reloader:
                 pending.exception()  # retrieved: callers that wait see it, nobody else is warned
                 raise
             self._holder.swap(snapshot)
+            self._served = served  # the baseline for "keep the last good" moves only with a swap
             pending.set_result(snapshot)
         log.info("reloaded: %d APIs serving (generation %d)", len(snapshot.apis), snapshot.generation)
         for problem in snapshot.problems:
             log.warning("%s", problem)
         return snapshot
 
-    def _build(self) -> Snapshot:
+    def _build(self) -> tuple[Snapshot, tuple[ApiSettings, ...]]:
         gateway = self._holder.current.gateway
         loaded = self._source(gateway)
         apis, problems = keep_last_good(loaded, self._served)
         self._generation += 1
         snapshot = build_snapshot(gateway, apis, problems, generation=self._generation, board=self._board)
-        self._served = tuple(apis)
-        return snapshot
+        return snapshot, tuple(apis)

@@ -33,6 +33,7 @@ What the server context does, by setting (tests in `tests/integration/test_tls_l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -82,15 +83,27 @@ async def listener_context(
     cannot be served is logged and skipped. ConfigError (start-up refused) when nothing can be served."""
     if tls is None:
         return None
+    book = await resolve_material(_references(tls, apis), store)
+    context = await _build(tls, apis, book)
+    assert isinstance(context.sni_callback, SniTable)
+    context.sni_callback.book = book
+    return context
+
+
+def _references(tls: ListenerTls, apis: Sequence[ApiSettings]) -> list[str | tuple[str, str]]:
     refs: list[str | tuple[str, str]] = [(c.certificate, c.key) for c in tls.certificates]
     refs += [ref for api in apis for ref in api.server_certificates]
     refs += [ref for api in apis if api.client_certificate_auth for ref in api.client_certificate_auth.allowed]
-    book = await resolve_material(refs, store)
+    return refs
+
+
+async def _build(tls: ListenerTls, apis: Sequence[ApiSettings], book: MaterialBook) -> ssl.SSLContext:
+    """The contexts for `book`, built off the event loop (loading chains and CA lists is CPU work)."""
     served, problems = served_certificates(tls, apis, book)
     for problem in problems:
         log.warning("%s", problem)
     try:
-        return build_server_context(tls, served, client_trust(apis, book))
+        return await asyncio.to_thread(build_server_context, tls, served, client_trust(apis, book))
     except TlsSetupError as exc:
         reasons = "; ".join([str(exc), *problems])
         raise ConfigError([ConfigProblem(None, "$.http_server_options", reasons)]) from exc
@@ -152,12 +165,15 @@ def build_server_context(
 
 class SniTable:
     """The `sni_callback` of a listener: switches the handshake to the certificate its server name selects.
-    `by_name` is replaced whole on reload (`refresh_listener`), so new API certificates are served at once."""
+    `by_name` is replaced whole on reload (`refresh_listener`), so new API certificates are served at once;
+    `book` is the material it was built from (kept through a store outage), `generation` orders refreshes."""
 
-    __slots__ = ("by_name",)
+    __slots__ = ("book", "by_name", "generation")
 
     def __init__(self, by_name: tuple[tuple[str, ssl.SSLContext], ...]) -> None:
         self.by_name = by_name
+        self.book: MaterialBook | None = None
+        self.generation = 0
 
     def __call__(self, ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
         # uvloop passes an SSLObject, the stdlib an SSLSocket: both have `.context`
@@ -171,17 +187,21 @@ async def refresh_listener(
     listener: ssl.SSLContext, tls: ListenerTls, apis: Sequence[ApiSettings], store: CertificateStore | None
 ) -> None:
     """After a reload: serve the certificates (and client-certificate trust) of the APIs now loaded, by SNI.
-    The certificate served without SNI stays the one chosen at start. A failure keeps the previous table."""
+    The certificate served without SNI stays the one chosen at start. A store outage keeps the material it had;
+    a failure keeps the previous table; a refresh overtaken by a later one changes nothing."""
     table = listener.sni_callback
     if not isinstance(table, SniTable):
         return
+    table.generation += 1
+    mine = table.generation
+    book = await resolve_material(_references(tls, apis), store, previous=table.book)
     try:
-        fresh = await listener_context(tls, apis, store)
+        fresh = await _build(tls, apis, book)
     except ConfigError as exc:
         log.warning("TLS listener: certificates not refreshed, the previous ones keep serving: %s", exc)
         return
-    if fresh is not None and isinstance(fresh.sni_callback, SniTable):
-        table.by_name = fresh.sni_callback.by_name
+    if mine == table.generation and isinstance(fresh.sni_callback, SniTable):
+        table.by_name, table.book = fresh.sni_callback.by_name, book
 
 
 def certificate_names(certificate: ServedCertificate) -> list[str]:

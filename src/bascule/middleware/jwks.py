@@ -1,4 +1,5 @@
-"""JSON Web Key Sets (RFC 7517) and Tyk's `jwt_source` rule, as pure functions. Fetching is the caller's.
+"""JSON Web Key Sets (RFC 7517), parsed by a pure function. Fetching is `jwks_cache`'s; Tyk's `jwt_source` rule
+(URL, base64 URL, or key) is applied once, at load, by `compat.tyk.translate_auth`.
 
 `parse_jwks` keeps every key it can verify signatures with and lists the ones it skips, with why, so one odd
 key in an identity provider's set neither fails the whole set nor disappears silently. A key is kept when:
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -235,52 +235,3 @@ def _spki(key: VerificationKey) -> bytes:
     if isinstance(key, HmacSecret):
         return b""
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-@dataclass(frozen=True, slots=True)
-class JwksUrl:
-    """`jwt_source` names a JWKS to fetch."""
-
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class StaticKey:
-    """`jwt_source` is key material itself (an HMAC secret or a PEM key), for `jwt_keys.key_from_source`."""
-
-    material: bytes = field(repr=False)
-
-
-JwtSource = JwksUrl | StaticKey
-
-_HTTP_SCHEME = re.compile(r"https?://", re.IGNORECASE)
-_HTTP_SCHEME_BYTES = re.compile(rb"\s*https?://", re.IGNORECASE)
-# Go's base64.StdEncoding: standard alphabet, padded to a multiple of 4, `=` only at the end (at most two).
-_STD_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-
-
-def classify_jwt_source(source: str) -> JwtSource:
-    """What Classic `jwt_source` holds (tyk-behaviour §2.4), decided once at load time.
-
-    - A value starting `http://` or `https://` (scheme in any case): that JWKS URL.
-    - Otherwise standard base64 (line breaks ignored, as Go's decoder does). If the decoded text starts with
-      an HTTP(S) scheme, that JWKS URL (surrounding whitespace dropped, so `echo URL | base64` works);
-      otherwise the decoded bytes are the static key.
-    - Anything else: ValueError with Tyk's text. Tyk re-decodes a plain URL on later requests and can fail
-      there; this decision is made once, so plain and base64 URLs behave the same.
-    """
-    text = source.strip()
-    if not text:
-        raise ValueError("jwt_source is empty")
-    if _HTTP_SCHEME.match(text):
-        return JwksUrl(text)
-    encoded = text.replace("\r", "").replace("\n", "")
-    if not _STD_BASE64.fullmatch(encoded):
-        raise ValueError(f"JWKS source decode failed: {source} is not a base64 string")
-    decoded = base64.b64decode(encoded)
-    if _HTTP_SCHEME_BYTES.match(decoded):
-        try:
-            return JwksUrl(decoded.decode("utf-8").strip())
-        except UnicodeDecodeError:
-            raise ValueError("jwt_source decodes to a URL that is not UTF-8") from None
-    return StaticKey(decoded)

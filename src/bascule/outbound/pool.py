@@ -41,7 +41,9 @@ class ConnectionPool:
         proxy = plan.proxy_for(origin.tls, origin.host, origin.port)
         scheme = "https" if origin.tls else ("tcp" if proxy is not None else "http")
         target = Target(scheme, origin.host, origin.port)
-        context = plan.context_for(origin.host, origin.port, str(target)) if origin.tls else None
+        context = plan.context_for(origin.host, origin.port, str(target))  # raises for a plan that failed
+        if not origin.tls:
+            context = None
         opened = await self._connector.open(
             target, proxy, lambda: UpstreamConnection(origin, plan), connect_timeout, target_tls=context
         )

@@ -195,22 +195,23 @@ def _certificate_refusal(request: InboundRequest, allowed: frozenset[str] | None
 
 
 def _with_identity(headers: list[Header], auth: ApiAuth, identity: Allowed) -> list[Header]:
-    """The upstream headers with the client's identity and chosen claims, replacing any a client sent."""
-    names = [IDENTITY_HEADER] if auth.forward_identity else []
-    values = [identity.identity] if auth.forward_identity else []
+    """The upstream headers with the client's identity and chosen claims. Every header bascule may set here is
+    removed from what the client sent first, whether or not a value replaces it (a missing claim must not let
+    the client's own copy through)."""
+    removed = {IDENTITY_HEADER.lower()} | {header.lower().encode("latin-1") for header, _ in auth.forward_claims}
+    kept = [(name, value) for name, value in headers if name.lower() not in removed]
+    if auth.forward_identity and _fits_a_header(identity.identity):
+        kept.append((IDENTITY_HEADER, identity.identity.encode("utf-8")))
     for header, claim in auth.forward_claims:
         value = identity.claims.get(claim)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            names.append(header.encode("latin-1"))
-            values.append(str(value))
-    if not names:
-        return headers
-    lowered = {name.lower() for name in names} | {IDENTITY_HEADER.lower()}
-    kept = [(name, value) for name, value in headers if name.lower() not in lowered]
-    for name, value in zip(names, values, strict=True):
-        if "\r" not in value and "\n" not in value:
-            kept.append((name, value.encode("utf-8")))
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and _fits_a_header(str(value)):
+            kept.append((header.encode("latin-1"), str(value).encode("utf-8")))
     return kept
+
+
+def _fits_a_header(text: str) -> bool:
+    """No CR, LF or NUL: a token's claims are the client's words and must not split the upstream head."""
+    return "\r" not in text and "\n" not in text and "\0" not in text
 
 
 def _redirect(writer: ResponseWriter, path: str, query: str) -> None:

@@ -17,7 +17,8 @@ a Redis implementation should run the same table):
 * `ttl` (seconds, > 0) makes a value expire: after it, the key reads as missing. `set` and `add` without
   `ttl` write a value that never expires (and `set` clears an earlier expiry, as Redis `SET` does).
   `refresh(key, value, ttl)` extends the life of `key` only while it still holds `value`: how the owner of
-  a lock keeps it without taking it from a node that has since won it.
+  a lock keeps it without taking it from a node that has since won it; `release(key, value)` removes it on
+  the same condition.
 * `keys(prefix)` matches `prefix` literally (a Redis implementation escapes `*?[]\\` for `SCAN MATCH`)
   and returns the keys sorted.
 """
@@ -53,6 +54,10 @@ class KeyValueStore(Protocol):
 
     async def delete(self, key: str) -> bool:
         """Remove `key` (value or list); True when it existed. Redis: `DEL`."""
+
+    async def release(self, key: str, value: bytes) -> bool:
+        """Remove `key` only while it holds `value` (giving up a lock without taking another node's); True when
+        removed. Redis: a compare-and-DEL script (one atomic step)."""
 
     async def keys(self, prefix: str) -> list[str]:
         """Every key starting with `prefix`, sorted. Redis: `SCAN MATCH <escaped prefix>*`."""

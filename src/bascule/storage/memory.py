@@ -7,6 +7,7 @@ every operation is atomic (`add` included).
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 
@@ -16,11 +17,14 @@ from bascule.storage.kv import WrongKeyKind
 class MemoryKeyValueStore:
     """A dict of values and lists, keeping the `KeyValueStore` rules. Expired values are dropped when read."""
 
-    __slots__ = ("_clock", "_entries", "_expires")
+    __slots__ = ("_clock", "_deadlines", "_entries", "_expires")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, bytes | list[bytes]] = {}
         self._expires: dict[str, float] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        """A heap of (expiry, key): each write drops what has expired, so keys never read again (webhook
+        cooldowns) do not pile up."""
         self._clock = clock
 
     async def get(self, key: str) -> bytes | None:
@@ -41,8 +45,14 @@ class MemoryKeyValueStore:
     async def refresh(self, key: str, value: bytes, ttl: float) -> bool:
         if self._live(key) != value:
             return False
-        self._expires[key] = self._clock() + ttl
+        self._expires[key] = expires = self._clock() + ttl
+        heapq.heappush(self._deadlines, (expires, key))
         return True
+
+    async def release(self, key: str, value: bytes) -> bool:
+        if self._live(key) != value:
+            return False
+        return await self.delete(key)
 
     async def delete(self, key: str) -> bool:
         self._expires.pop(key, None)
@@ -52,11 +62,22 @@ class MemoryKeyValueStore:
         return sorted(key for key in list(self._entries) if key.startswith(prefix) and self._live(key) is not None)
 
     def _write(self, key: str, value: bytes, ttl: float | None) -> None:
+        now = self._clock()
+        self._sweep(now)
         self._entries[key] = value
         if ttl is None:
             self._expires.pop(key, None)
         else:
-            self._expires[key] = self._clock() + ttl
+            self._expires[key] = now + ttl
+            heapq.heappush(self._deadlines, (now + ttl, key))
+
+    def _sweep(self, now: float) -> None:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            expires, key = heapq.heappop(deadlines)
+            if self._expires.get(key) == expires:  # not rewritten or refreshed since
+                del self._expires[key]
+                del self._entries[key]
 
     def _live(self, key: str) -> bytes | list[bytes] | None:
         """The entry at `key`, after dropping it if it has expired."""

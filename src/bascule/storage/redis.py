@@ -78,6 +78,12 @@ return 0
 """
 
 
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def _expiry(ttl: float | None) -> tuple[str | int, ...]:
     return () if ttl is None else ("PX", max(1, round(ttl * 1000)))
 
@@ -247,6 +253,9 @@ class RedisKeyValueStore:
     async def refresh(self, key: str, value: bytes, ttl: float) -> bool:
         milliseconds = max(1, round(ttl * 1000))
         return bool(await self._execute("value", key, "EVAL", _REFRESH_SCRIPT, 1, key, bytes(value), milliseconds))
+
+    async def release(self, key: str, value: bytes) -> bool:
+        return bool(await self._execute("value", key, "EVAL", _RELEASE_SCRIPT, 1, key, bytes(value)))
 
     async def delete(self, key: str) -> bool:
         return int(await self._execute("value", key, "DEL", key)) > 0

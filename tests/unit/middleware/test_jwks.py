@@ -21,12 +21,9 @@ from jwt.algorithms import ECAlgorithm, HMACAlgorithm, RSAAlgorithm
 from bascule.middleware.jwks import (
     MAX_KEYS,
     JsonWebKeySet,
-    JwksUrl,
-    StaticKey,
-    classify_jwt_source,
     parse_jwks,
 )
-from bascule.middleware.jwt_keys import HmacSecret, SigningMethod, key_from_source
+from bascule.middleware.jwt_keys import SigningMethod
 from bascule.middleware.jwt_tokens import TokenRejected, parse_token, verify_with_any
 
 RSA_OLD = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -337,79 +334,3 @@ def test_a_token_without_kid_tries_every_key_that_fits() -> None:
 def test_ignoring_the_kid_tries_every_key_that_fits() -> None:  # what a caller does for jwt_skip_kid
     token = jwt.encode({"sub": "a"}, RSA_NEW, algorithm="RS256", headers={"kid": "unrelated"})
     verify(token, ROTATING, "rsa", kid=None)
-
-
-# --- jwt_source ---------------------------------------------------------------------------------------
-
-
-def b64(text: str | bytes) -> str:
-    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
-
-
-PEM = RSA_OLD.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("https://idp.example/.well-known/jwks.json", JwksUrl("https://idp.example/.well-known/jwks.json")),
-        ("http://idp:8080/jwks", JwksUrl("http://idp:8080/jwks")),
-        ("HTTPS://IDP.example/jwks", JwksUrl("HTTPS://IDP.example/jwks")),
-        ("HtTp://idp/jwks", JwksUrl("HtTp://idp/jwks")),
-        ("  https://idp/jwks \n", JwksUrl("https://idp/jwks")),
-        (b64("https://idp.example/jwks"), JwksUrl("https://idp.example/jwks")),
-        (b64("HTTP://idp/jwks"), JwksUrl("HTTP://idp/jwks")),
-        (b64("https://idp/jwks\n"), JwksUrl("https://idp/jwks")),  # `echo URL | base64`
-        (b64(PEM), StaticKey(PEM)),
-        (base64.encodebytes(PEM).decode(), StaticKey(PEM)),  # wrapped at 76 columns, as `base64` writes it
-        (b64(SECRET), StaticKey(SECRET)),
-        (b64("ftp://idp/jwks"), StaticKey(b"ftp://idp/jwks")),  # not HTTP: the bytes are the key
-        (b64("httpx://idp"), StaticKey(b"httpx://idp")),
-        (b64(b"\xffhttps://idp"), StaticKey(b"\xffhttps://idp")),
-    ],
-)
-def test_classify_jwt_source(source: str, expected: object) -> None:
-    assert classify_jwt_source(source) == expected
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "not base64!",
-        "ftp://idp/jwks",
-        "c2VjcmV0",
-        "https:/idp",
-        "c2VjcmV0===",
-        "c2VjcmV",
-        "=c2VjcmV0",
-        "c2Vj cmV0",
-        "é",
-    ],
-)
-def test_a_source_that_is_neither_a_url_nor_base64_is_refused_with_tyks_text(source: str) -> None:
-    if source == "c2VjcmV0":  # valid base64 of "secret": the control row
-        assert classify_jwt_source(source) == StaticKey(b"secret")
-        return
-    with pytest.raises(ValueError) as caught:
-        classify_jwt_source(source)
-    assert str(caught.value) == f"JWKS source decode failed: {source} is not a base64 string"
-
-
-def test_an_empty_source_is_refused() -> None:
-    with pytest.raises(ValueError, match="empty"):
-        classify_jwt_source("  ")
-
-
-def test_a_base64_url_that_is_not_utf8_is_refused() -> None:
-    with pytest.raises(ValueError, match="not UTF-8"):
-        classify_jwt_source(b64(b"https://idp/\xff"))
-
-
-def test_the_static_key_is_not_in_its_repr() -> None:
-    assert "topsecret" not in repr(classify_jwt_source(b64("topsecret")))
-
-
-def test_a_static_source_becomes_a_key() -> None:
-    source = classify_jwt_source(b64(SECRET))
-    assert isinstance(source, StaticKey)
-    assert key_from_source(source.material, "hmac") == HmacSecret(SECRET)

@@ -177,3 +177,12 @@ async def test_refresh_extends_only_the_holders_key(kv: KeyValueStore) -> None:
     await asyncio.sleep(0.3)
     assert await kv.get("lock") == b"me"
     assert await kv.refresh("missing", b"me", 5) is False
+
+
+async def test_release_removes_only_the_holders_key(kv: KeyValueStore) -> None:
+    assert await kv.add("lock", b"me", ttl=5) is True
+    assert await kv.release("lock", b"someone-else") is False
+    assert await kv.get("lock") == b"me"
+    assert await kv.release("lock", b"me") is True
+    assert await kv.get("lock") is None
+    assert await kv.release("lock", b"me") is False

@@ -90,3 +90,14 @@ async def test_a_key_used_as_the_other_kind_raises(kv: KeyValueStore, misuse: st
             await kv.list_remove("value", b"x")
         else:
             await kv.list_items("value")
+
+
+async def test_expired_keys_that_are_never_read_again_are_dropped_by_later_writes() -> None:
+    now = [0.0]
+    store = MemoryKeyValueStore(clock=lambda: now[0])
+    for i in range(1000):
+        await store.add(f"webhook.cache.{i}", b"1", ttl=1.0)
+    now[0] = 2.0
+    await store.set("other", b"x")
+    assert await store.keys("webhook.cache.") == []
+    assert len(store._entries) == 1

@@ -11,7 +11,7 @@ Resolutions (each a row of `tests/unit/compat/test_gateway_conf.py`):
   context with a zero timeout does).
 - `app_path`: a relative path is resolved against `cwd`, the process's working directory, as Tyk does.
 - `uptime_tests`: `disable` -> `enabled=False`; `config.failure_trigger_sample_size` 0 -> 3;
-  `config.time_wait` 0 -> 10 s; `config.checker_pool_size` 0 stays 0 (the number of CPUs, resolved where
+  `config.time_wait` 0 -> 10 s; `config.checker_pool_size` 0 stays 0 (50 checks at once, resolved where
   the checker runs); `poller_group` and `config.enable_uptime_analytics` as written.
 - `service_discovery.default_cache_timeout`: 0 -> 120 s.
 - `raw`: the whole validated document in Tyk's names (`model_dump(by_alias=True)`), defaults filled

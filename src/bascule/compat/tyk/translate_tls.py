@@ -63,6 +63,8 @@ from bascule.config.tls import (
 )
 from bascule.core.cipher_names import openssl_cipher_name
 from bascule.core.host_patterns import parse_host_pattern
+from bascule.core.proxy_route import parse_proxy_url
+from bascule.observability.redaction import redact_url
 
 _OAS = f"$.{OAS_EXTENSION_KEY}"
 DEFAULT_MIN_VERSION: TlsVersion = "1.2"
@@ -381,7 +383,12 @@ def _proxy_url(url: str, path: str, problems: ProblemSink) -> str:
     except ValueError:
         valid = False
     if not valid or any(character in _UNSAFE_URL_CHARACTER for character in url):
-        problems.add(path, f"proxy URL {url!r} is not an absolute http:// or https:// URL")
+        problems.add(path, f"proxy URL {redact_url(url)!r} is not an absolute http:// or https:// URL")
+        return ""
+    try:
+        parse_proxy_url(url)  # the parser the dial path uses: no path, query or fragment, a valid port
+    except ValueError as error:
+        problems.add(path, f"proxy URL {redact_url(url)!r}: {error}")
         return ""
     return url
 
