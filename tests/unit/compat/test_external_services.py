@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_external_services import GLOBAL_3128, OAUTH_3129, SEED_EXAMPLES
 
 from bascule.compat.tyk.gateway_conf import TykGatewayConf
 from bascule.compat.tyk.load_gateway import LoadedGateway, load_gateway_settings
@@ -74,92 +75,10 @@ def files(cert: str, key: str, ca: str | None = None) -> TlsClientSettings:
 
 # --- the seed's five example configurations -----------------------------------------------------------------
 
-GLOBAL_3128 = {
-    "enabled": True,
-    "http_proxy": "http://localhost:3128",
-    "https_proxy": "https://localhost:3128",
-}
-CORPORATE = {
-    "enabled": True,
-    "http_proxy": "http://proxy.company.com:8080",
-    "https_proxy": "https://proxy.company.com:8080",
-    "bypass_proxy": "localhost,127.0.0.1,.company.internal",
-}
 CORPORATE_VIEW = View(
     "http://proxy.company.com:8080", "https://proxy.company.com:8080", ("localhost", "127.0.0.1", ".company.internal")
 )
-OAUTH_PROXY_3129 = {"enabled": True, "http_proxy": "http://localhost:3129", "https_proxy": "https://localhost:3129"}
-
-EXAMPLE_1 = services({"global": {**GLOBAL_3128, "bypass_proxy": "localhost,127.0.0.1,.internal"}})
-EXAMPLE_2 = services(
-    {
-        "global": {**GLOBAL_3128, "bypass_proxy": "localhost,127.0.0.1"},
-        "oauth": {
-            "proxy": OAUTH_PROXY_3129,
-            "mtls": {
-                "enabled": True,
-                "cert_file": "/etc/tyk/certs/oauth-client.crt",
-                "key_file": "/etc/tyk/certs/oauth-client.key",
-                "ca_file": "/etc/tyk/certs/oauth-ca.crt",
-                "tls_min_version": "1.2",
-            },
-        },
-    }
-)
-EXAMPLE_3 = services(
-    {
-        "global": {**GLOBAL_3128, "bypass_proxy": "localhost,127.0.0.1,redis"},
-        "storage": {
-            "proxy": {"enabled": True, "bypass_proxy": "localhost,127.0.0.1,redis.internal"},
-            "mtls": {
-                "enabled": True,
-                "cert_file": "/etc/tyk/certs/redis-client.crt",
-                "key_file": "/etc/tyk/certs/redis-client.key",
-            },
-        },
-        "webhooks": {
-            "proxy": {"enabled": True, "http_proxy": "http://localhost:3130", "https_proxy": "https://localhost:3130"}
-        },
-    }
-)
-EXAMPLE_4 = services(
-    {
-        "global": CORPORATE,
-        "oauth": {
-            "mtls": {
-                "enabled": True,
-                "cert_file": "/etc/tyk/certs/oauth-client.crt",
-                "key_file": "/etc/tyk/certs/oauth-client.key",
-                "ca_file": "/etc/tyk/certs/company-ca.crt",
-                "insecure_skip_verify": False,
-                "tls_min_version": "1.2",
-            }
-        },
-        "webhooks": {
-            "proxy": {"enabled": True},
-            "mtls": {
-                "enabled": True,
-                "cert_file": "/etc/tyk/certs/webhook-client.crt",
-                "key_file": "/etc/tyk/certs/webhook-client.key",
-            },
-        },
-    }
-)
-EXAMPLE_5 = services(
-    {
-        "global": CORPORATE,
-        "oauth": {
-            "mtls": {
-                "enabled": True,
-                "cert_id": "oauth-client-prod",
-                "ca_cert_ids": ["oauth-ca-prod", "intermediate-ca"],
-                "tls_min_version": "1.2",
-            }
-        },
-        "storage": {"mtls": {"enabled": True, "cert_id": "redis-client-prod", "ca_cert_ids": ["redis-ca-prod"]}},
-        "webhooks": {"mtls": {"enabled": True, "cert_id": "webhook-client-prod", "ca_cert_ids": ["webhook-ca-prod"]}},
-    }
-)
+EXAMPLE_1, EXAMPLE_2, EXAMPLE_3, EXAMPLE_4, EXAMPLE_5 = (services(SEED_EXAMPLES[n]) for n in "12345")
 
 V1 = View("http://localhost:3128", "https://localhost:3128", ("localhost", "127.0.0.1", ".internal"))
 V2 = View("http://localhost:3128", "https://localhost:3128", ("localhost", "127.0.0.1"))
@@ -292,7 +211,7 @@ def test_example_2_certificate_store_variant(tmp_path: Path) -> None:
         {
             "global": {**GLOBAL_3128, "bypass_proxy": "localhost,127.0.0.1"},
             "oauth": {
-                "proxy": OAUTH_PROXY_3129,
+                "proxy": OAUTH_3129,
                 "mtls": {
                     "enabled": True,
                     "cert_id": "oauth-client-cert",
