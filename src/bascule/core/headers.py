@@ -116,7 +116,12 @@ def forwarded_response_headers(headers: Sequence[Header], listed: frozenset[byte
     """The upstream's response headers without hop-by-hop ones, those named in `Connection`, or framing."""
     dropped = _RESPONSE_DROPPED if listed <= _RESPONSE_DROPPED else _RESPONSE_DROPPED | listed
     lengths = _RESPONSE_DROPPED_LENGTHS if dropped is _RESPONSE_DROPPED else {len(name) for name in dropped}
-    return [(n, v) for n, v in headers if len(n) not in lengths or n.lower() not in dropped]
+    # A plain loop, not a comprehension: on 3.11 a comprehension is a function call of its own.
+    out: list[Header] = []
+    for name, value in headers:
+        if len(name) not in lengths or name.lower() not in dropped:
+            out.append((name, value))
+    return out
 
 
 def encode_head(first_line: bytes, headers: Iterable[Header]) -> bytes:

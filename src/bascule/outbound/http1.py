@@ -206,10 +206,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        if len(name) in _FRAMING_NAME_LENGTHS:
-            self._read_framing_header(name.lower(), value)
-
-    def _read_framing_header(self, lname: bytes, value: bytes) -> None:
+        if len(name) not in _FRAMING_NAME_LENGTHS:
+            return
+        # Read here rather than in a helper: this runs for every response header.
+        lname = name.lower()
         if lname == b"content-length":
             self._content_length = int(value)
         elif lname == b"transfer-encoding":
@@ -239,14 +239,15 @@ class UpstreamConnection(asyncio.Protocol):
         listed = self._listed
         no_body = self._head_request or status in (204, 304)
         self._close_delimited = not chunked and self._content_length is None and not no_body
+        # Positional, in field order: a dataclass __init__ called with keywords costs twice as much.
         return ResponseHead(
-            status=status,
-            reason=self._reason,
-            headers=self._headers,
-            content_length=None if chunked else self._content_length,
-            keep_alive=self._parser.should_keep_alive(),
-            connection_tokens=listed,
-            switched=status == 101,
+            status,
+            self._reason,
+            self._headers,
+            None if chunked else self._content_length,  # content_length
+            self._parser.should_keep_alive(),  # keep_alive
+            listed,  # connection_tokens
+            status == 101,  # switched
         )
 
     def on_body(self, body: bytes) -> None:
