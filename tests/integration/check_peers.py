@@ -22,6 +22,7 @@ import ipaddress
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import trustme
@@ -30,6 +31,24 @@ from listening_peers import HttpAnswer, HttpPeer, HttpRequest, ListeningPeer
 T = TypeVar("T")
 PROXY_V1_MAX = 107
 """Bytes of the longest v1 line, CRLF included (proxy-protocol.txt §2.1)."""
+
+
+@dataclass(frozen=True)
+class CertificateFiles:
+    """A leaf certificate and its key written to PEM files (what tyk.conf and API definitions point at)."""
+
+    cert: Path
+    key: Path
+
+
+def write_leaf(ca: trustme.CA, name: str, directory: Path, *, common_name: bool = True) -> CertificateFiles:
+    """Issue a certificate for `name` (with it as CN too, unless told not) and write it and its key as
+    `<name>.pem` and `<name>-key.pem` in `directory`."""
+    leaf = ca.issue_cert(name, common_name=name) if common_name else ca.issue_cert(name)
+    files = CertificateFiles(directory / f"{name}.pem", directory / f"{name}-key.pem")
+    leaf.cert_chain_pems[0].write_to_path(str(files.cert))
+    leaf.private_key_pem.write_to_path(str(files.key))
+    return files
 
 
 def server_context(ca: trustme.CA, client_ca: trustme.CA | None = None) -> ssl.SSLContext:

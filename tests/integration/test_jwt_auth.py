@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 import pytest
 import trustme
+from check_peers import write_leaf
 from conftest import GatewayFactory, classic_api
 from http_client import fetch
 from idp_peers import IntrospectionServer, JwksServer, SigningKey
@@ -172,10 +173,8 @@ async def test_a_jwks_server_asking_for_a_client_certificate_gets_the_oauth_serv
     gateway_factory: GatewayFactory, upstream: UpstreamPeer, ca: trustme.CA, ca_file: str, tmp_path: Path
 ) -> None:
     client_ca = trustme.CA()
-    client = client_ca.issue_cert("gateway.example", common_name="gateway.example")
-    cert, key = tmp_path / "client.pem", tmp_path / "client-key.pem"
-    client.cert_chain_pems[0].write_to_path(str(cert))
-    client.private_key_pem.write_to_path(str(key))
+    client = write_leaf(client_ca, "gateway.example", tmp_path)
+    cert, key = client.cert, client.key
     idp = JwksServer(tls=ca, require_client_cert=client_ca, keys=[SigningKey.ec("ec-1")])
     await idp.start()
     try:

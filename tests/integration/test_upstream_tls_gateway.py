@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trustme
-from check_peers import WebhookReceiver
+from check_peers import WebhookReceiver, write_leaf
 from checked_upstream import eventually
 from conftest import GatewayFactory, classic_api
 from cryptography import x509
@@ -51,10 +51,11 @@ def https_api(peer: WebhookReceiver, api_id: str = "tls", **extra: Any) -> dict[
 
 
 def client_pem(ca: trustme.CA, name: str, tmp_path: Path) -> str:
-    leaf = ca.issue_cert(name, common_name=name)
-    path = tmp_path / f"{name}.pem"
-    path.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + leaf.private_key_pem.bytes())
-    return str(path)
+    """A client certificate and its key in one PEM file (as `upstream_certificates` takes it)."""
+    files = write_leaf(ca, name, tmp_path)
+    bundle = tmp_path / f"{name}-bundle.pem"
+    bundle.write_bytes(files.cert.read_bytes() + files.key.read_bytes())
+    return str(bundle)
 
 
 def spki_of(pem: bytes) -> bytes:

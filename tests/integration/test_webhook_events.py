@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import trustme
-from check_peers import WebhookReceiver
+from check_peers import WebhookReceiver, write_leaf
 from checked_upstream import CheckedPeer, eventually
 from conftest import GatewayFactory, classic_api
 from http_client import fetch
@@ -65,11 +65,9 @@ class Pki:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     directory = tmp_path_factory.mktemp("webhook-pki")
     ca = trustme.CA()
-    client = ca.issue_cert("gateway.webhooks.test", common_name="gateway.webhooks.test")
+    client = write_leaf(ca, "gateway.webhooks.test", directory)
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    client.cert_chain_pems[0].write_to_path(str(directory / "client.pem"))
-    client.private_key_pem.write_to_path(str(directory / "client-key.pem"))
-    return Pki(ca, directory / "ca.pem", directory / "client.pem", directory / "client-key.pem")
+    return Pki(ca, directory / "ca.pem", client.cert, client.key)
 
 
 @pytest.fixture(scope="module")
